@@ -1,0 +1,269 @@
+"""Recurrent cells: one time step each, the equations of the lectures.
+
+Notation (the lectures'): U are the input weights, W the recurrent weights, b the biases; σ is the logistic
+sigmoid and ⊙ the elementwise product. Parameters carry torch.nn's names and layouts so that a state_dict of
+``torch.nn.LSTMCell`` (or ``GRUCell``, ``RNNCell``) loads unchanged:
+
+    weight_ih = U  (G·H, I)      weight_hh = W  (G·H, H)      bias_ih (G·H,)      bias_hh (G·H,)
+
+where G is the number of gate blocks (Elman 1, GRU 3, LSTM 4), stacked in torch.nn's order.
+
+A cell knows one step and nothing about time: ``project(x)`` computes U x + b_ih for any number of leading
+dimensions (the layer calls it once for all T steps, one matmul), and ``step(ux_t, state)`` applies the
+recurrence. ``cell(x_t, state)`` does both for a single step, like ``torch.nn.LSTMCell``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class LSTMState(NamedTuple):
+    """The state of an LSTM: hidden state h and memory cell c, each (B, H) for a cell or (L·D, B, H) for a layer."""
+
+    h: Tensor
+    c: Tensor
+
+
+NONLINEARITIES = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "hardtanh": F.hardtanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+class RecurrentCell(nn.Module):
+    """Base class: owns U, W and the biases; subclasses set ``gates`` and write ``step``."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__()
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(f"input_size and hidden_size must be positive, got {input_size} and {hidden_size}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        rows = self.gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(rows))
+            self.bias_hh = nn.Parameter(torch.empty(rows))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch.nn's default: every parameter ~ U(-1/√H, 1/√H)."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
+
+    # -- the two halves of a step -------------------------------------------------------------------------
+    def project(self, x: Tensor) -> Tensor:
+        """U x + b_ih for x (..., I) → (..., G·H). The layer calls this once for the whole sequence."""
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def recurrent(self, h: Tensor) -> Tensor:
+        """W h + b_hh for h (B, H) → (B, G·H)."""
+        return F.linear(h, self.weight_hh, self.bias_hh)
+
+    def step(self, ux: Tensor, state):
+        raise NotImplementedError
+
+    # -- state ---------------------------------------------------------------------------------------------
+    def initial_state(self, batch_size: int, like: Tensor):
+        return like.new_zeros(batch_size, self.hidden_size)
+
+    @staticmethod
+    def output(state) -> Tensor:
+        """The hidden state h that the layer emits (the whole state for Elman and GRU)."""
+        return state
+
+    def forward(self, x: Tensor, state=None):
+        """One step on x (B, I) or (I,), like torch.nn.*Cell; returns the new state."""
+        batched = x.dim() == 2
+        if x.dim() not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__}: input must be (B, {self.input_size}) or ({self.input_size},), "
+                f"got {tuple(x.shape)}"
+            )
+        if not batched:
+            x = x.unsqueeze(0)
+            state = None if state is None else map_state(state, lambda t: t.unsqueeze(0))
+        if state is None:
+            state = self.initial_state(x.shape[0], x)
+        new = self.step(self.project(x), state)
+        return new if batched else map_state(new, lambda t: t.squeeze(0))
+
+
+def map_state(state, fn, *others):
+    """Apply ``fn`` to each tensor of a state (a tensor or an (h, c) tuple), zipped with ``others``' tensors."""
+    if isinstance(state, tuple):
+        parts = [fn(*ts) for ts in zip(state, *others)]
+        return type(state)(*parts) if hasattr(state, "_fields") else tuple(parts)
+    return fn(state, *others)
+
+
+def detach_state(state):
+    """Cut the graph behind a recurrent state (truncated BPTT): a tensor, an (h, c) tuple, or None."""
+    if state is None:
+        return None
+    return map_state(state, torch.Tensor.detach)
+
+
+class ElmanCell(RecurrentCell):
+    """Elman (vanilla) RNN cell:  h_t = φ(U x_t + W h_{t-1} + b),  φ ∈ {tanh, relu, hardtanh, sigmoid}.
+
+    b is stored as two vectors, b = b_ih + b_hh, as in torch.nn.RNNCell.
+    """
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias)
+        self.phi = NONLINEARITIES[nonlinearity]
+
+    def step(self, ux: Tensor, h: Tensor) -> Tensor:
+        return self.phi(ux + self.recurrent(h))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+
+
+class LSTMCell(RecurrentCell):
+    """Long short-term memory (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000).
+
+        i = σ(U_i x_t + W_i h_{t-1} + b_i)        input gate
+        f = σ(U_f x_t + W_f h_{t-1} + b_f)        forget gate
+        c̃ = tanh(U_g x_t + W_g h_{t-1} + b_g)     candidate memory (torch.nn calls it g)
+        o = σ(U_o x_t + W_o h_{t-1} + b_o)        output gate
+        c_t = f ⊙ c_{t-1} + i ⊙ c̃
+        h_t = o ⊙ tanh(c_t)
+
+    Gate blocks are stacked (i, f, g, o) in weight_ih / weight_hh, as in torch.nn.LSTMCell.
+    The state is ``LSTMState(h, c)``.
+    """
+
+    gates = 4
+
+    def initial_state(self, batch_size: int, like: Tensor) -> LSTMState:
+        zeros = like.new_zeros(batch_size, self.hidden_size)
+        return LSTMState(zeros, zeros)
+
+    @staticmethod
+    def output(state: LSTMState) -> Tensor:
+        return state.h
+
+    def step(self, ux: Tensor, state: LSTMState) -> LSTMState:
+        h, c = state
+        i, f, g, o = (ux + self.recurrent(h)).chunk(4, dim=-1)
+        i, f, c_tilde, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * c_tilde
+        h = o * torch.tanh(c)
+        return LSTMState(h, c)
+
+
+class GRUCell(RecurrentCell):
+    """Gated recurrent unit (Cho et al. 2014) in both published forms, with torch.nn's convention for z.
+
+        r = σ(U_r x_t + W_r h_{t-1} + b_r)                        reset gate
+        z = σ(U_z x_t + W_z h_{t-1} + b_z)                        update gate
+        reset="after"  (cuDNN, torch.nn):  n = tanh(U_n x_t + b_in + r ⊙ (W_n h_{t-1} + b_hn))
+        reset="before" (Cho et al., the lectures):  n = tanh(U_n x_t + b_in + W_n (r ⊙ h_{t-1}) + b_hn)
+        h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
+
+    The lectures write h_t = (1 − z') ⊙ h_{t-1} + z' ⊙ h̃: the same model with z' = 1 − z (equivalently, negate
+    U_z, W_z and b_z). Both forms use torch.nn's gate layout (r, z, n), so their state_dicts are interchangeable
+    (the same numbers mean different models, of course).
+    """
+
+    gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset: str = "after"):
+        if reset not in ("after", "before"):
+            raise ValueError(f"reset must be 'after' (cuDNN/torch.nn) or 'before' (Cho et al.), got {reset!r}")
+        self.reset = reset
+        super().__init__(input_size, hidden_size, bias)
+
+    def step(self, ux: Tensor, h: Tensor) -> Tensor:
+        H = self.hidden_size
+        ux_r, ux_z, ux_n = ux.chunk(3, dim=-1)
+        if self.reset == "after":
+            wh_r, wh_z, wh_n = self.recurrent(h).chunk(3, dim=-1)
+            r = torch.sigmoid(ux_r + wh_r)
+            z = torch.sigmoid(ux_z + wh_z)
+            n = torch.tanh(ux_n + r * wh_n)
+        else:
+            b_rz = None if self.bias_hh is None else self.bias_hh[: 2 * H]
+            b_n = None if self.bias_hh is None else self.bias_hh[2 * H :]
+            wh_r, wh_z = F.linear(h, self.weight_hh[: 2 * H], b_rz).chunk(2, dim=-1)
+            r = torch.sigmoid(ux_r + wh_r)
+            z = torch.sigmoid(ux_z + wh_z)
+            n = torch.tanh(ux_n + F.linear(r * h, self.weight_hh[2 * H :], b_n))
+        return (1 - z) * n + z * h
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", reset={self.reset!r}"
+
+
+class LayerNormLSTMCell(LSTMCell):
+    """Layer-normalised LSTM (Ba, Kiros & Hinton 2016, §3.1): no fused kernel computes it.
+
+        (i, f, c̃, o) pre-activations = LN(U x_t; α_x) + LN(W h_{t-1}; α_h) + b
+        c_t = f ⊙ c_{t-1} + i ⊙ c̃
+        h_t = o ⊙ tanh(LN(c_t; α_c, β_c))
+
+    LN(a; α, β) = α ⊙ (a − mean(a)) / std(a) + β, normalising over the 4H (or H) features of each example.
+    The shift β of the two gate terms is the bias b (= bias_ih + bias_hh, applied after normalisation), so the
+    extra parameters are the gains ``ln_ih_weight``, ``ln_hh_weight`` (4H) and ``ln_c_weight``, ``ln_c_bias`` (H).
+    """
+
+    eps = 1e-5
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__(input_size, hidden_size, bias)
+        self.ln_ih_weight = nn.Parameter(torch.ones(4 * hidden_size))
+        self.ln_hh_weight = nn.Parameter(torch.ones(4 * hidden_size))
+        self.ln_c_weight = nn.Parameter(torch.ones(hidden_size))
+        self.ln_c_bias = nn.Parameter(torch.zeros(hidden_size))
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for name in ("ln_ih_weight", "ln_hh_weight", "ln_c_weight"):
+            if hasattr(self, name):
+                nn.init.ones_(getattr(self, name))
+        if hasattr(self, "ln_c_bias"):
+            nn.init.zeros_(self.ln_c_bias)
+
+    def _ln(self, a: Tensor, gain: Tensor, shift: Tensor | None = None) -> Tensor:
+        return F.layer_norm(a, a.shape[-1:], gain, shift, self.eps)
+
+    def project(self, x: Tensor) -> Tensor:
+        ux = self._ln(F.linear(x, self.weight_ih), self.ln_ih_weight)
+        return ux if self.bias_ih is None else ux + self.bias_ih
+
+    def step(self, ux: Tensor, state: LSTMState) -> LSTMState:
+        h, c = state
+        wh = self._ln(F.linear(h, self.weight_hh), self.ln_hh_weight)
+        if self.bias_hh is not None:
+            wh = wh + self.bias_hh
+        i, f, g, o = (ux + wh).chunk(4, dim=-1)
+        i, f, c_tilde, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * c_tilde
+        h = o * torch.tanh(self._ln(c, self.ln_c_weight, self.ln_c_bias))
+        return LSTMState(h, c)

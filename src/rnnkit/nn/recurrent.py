@@ -1,0 +1,460 @@
+"""Recurrent layers: unroll any cell through time, stacked and bidirectional, over variable-length batches.
+
+Shapes (the one vocabulary used throughout rnnkit): T time steps, B batch, I input features, H hidden units,
+L layers, D directions (2 if bidirectional else 1).
+
+    input   (T, B, I), or (B, T, I) with batch_first=True, or (T, I) unbatched, or a PackedSequence
+    output  (T, B, D·H)  — padded steps are zero
+    state   h_n (L·D, B, H) — or LSTMState(h_n, c_n) — at each sequence's own last step
+            (for a bidirectional layer h_n[2k+1] is the reverse direction's state after reading the whole
+            sequence backwards, i.e. at t = 0: h_n is *not* output[-1])
+
+``rnnkit.RNN``, ``rnnkit.LSTM`` and ``rnnkit.GRU`` take torch.nn's arguments, return torch.nn's values and use
+torch.nn's state_dict names (weight_ih_l0, weight_hh_l0_reverse, ...), so a torch.nn state_dict loads as is.
+
+Two execution paths, chosen per layer and reported by ``layer.path``:
+- "fused": the configuration is one torch.nn computes exactly (tanh/relu Elman, LSTM, reset-after GRU), so
+  torch's own kernels (cuDNN on CUDA) run on our parameters. Between-layer extras (variational dropout, skip
+  connections) keep the fused kernel per layer ("fused per layer: ...").
+- "loop: <reason>": everything else (hardtanh/sigmoid Elman, reset-before GRU, layer-norm LSTM, your own cell)
+  unrolls ``cell.step`` in Python: U x for all steps in one matmul, the sequence unbound once, outputs
+  stacked once at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import _VF, Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState, RecurrentCell, map_state
+from rnnkit.nn.init import check_scheme, initialize
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A named cell: its class, constructor options and default initialisation."""
+
+    cls: type
+    options: dict = field(default_factory=dict)
+    init: str | None = None
+
+
+CELLS: dict[str, CellSpec] = {
+    "rnn-tanh": CellSpec(ElmanCell, {"nonlinearity": "tanh"}),
+    "rnn-relu": CellSpec(ElmanCell, {"nonlinearity": "relu"}),
+    "rnn-hardtanh": CellSpec(ElmanCell, {"nonlinearity": "hardtanh"}),
+    "rnn-sigmoid": CellSpec(ElmanCell, {"nonlinearity": "sigmoid"}),
+    "irnn": CellSpec(ElmanCell, {"nonlinearity": "relu"}, init="identity"),
+    "lstm": CellSpec(LSTMCell),
+    "ln-lstm": CellSpec(LayerNormLSTMCell),
+    "gru": CellSpec(GRUCell, {"reset": "after"}),
+    "gru-before": CellSpec(GRUCell, {"reset": "before"}),
+}
+
+SKIPS = (None, "residual", "highway")
+
+
+def _fused_kernel(cell: RecurrentCell):
+    """torch's fused kernel that computes exactly this cell, or None."""
+    kind = type(cell)
+    if kind is LSTMCell:
+        return _VF.lstm
+    if kind is GRUCell and cell.reset == "after":
+        return _VF.gru
+    if kind is ElmanCell and cell.nonlinearity in ("tanh", "relu"):
+        return _VF.rnn_tanh if cell.nonlinearity == "tanh" else _VF.rnn_relu
+    return None
+
+
+class Recurrent(nn.Module):
+    """A stack of recurrent layers built from any cell.
+
+    Args:
+        cell: a name from ``rnnkit.nn.CELLS`` ("lstm", "gru", "gru-before", "rnn-tanh", "irnn", "ln-lstm", ...)
+            or a callable ``(input_size, hidden_size, bias) -> RecurrentCell`` for your own cell.
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as in torch.nn.RNN;
+            ``dropout`` acts on the outputs of every layer but the last (non-recurrent connections only).
+        variational: sample the dropout mask once per sequence, shared by all time steps (Gal & Ghahramani
+            2016), instead of once per step.
+        skip: ``"residual"`` (x_{k+1} = f_k(x_k) + x_k) or ``"highway"`` (x_{k+1} = g ⊙ f_k(x_k) + (1 − g) ⊙ x_k,
+            g = σ(W_g x_k + b_g), b_g initialised to -1 so layers start close to carrying x_k) between stacked
+            layers k ≥ 1.
+        init: ``"default"``, ``"uniform(a)"``, ``"orthogonal"`` or ``"identity"`` (IRNN); see rnnkit.nn.init.
+        forget_bias: total forget-gate bias for LSTM cells after init (None keeps the init's value).
+    """
+
+    def __init__(
+        self,
+        cell="lstm",
+        input_size: int = 1,
+        hidden_size: int = 1,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        variational: bool = False,
+        skip: str | None = None,
+        init: str | None = None,
+        forget_bias: float | None = 1.0,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        make_cell, default_init = self._cell_factory(cell)
+        self._check_options(input_size, hidden_size, num_layers, dropout, skip)
+        check_scheme(init)
+        self.cell_name = cell if isinstance(cell, str) else getattr(cell, "__name__", type(cell).__name__)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.variational, self.skip = bidirectional, variational, skip
+        self.init = init or default_init
+        self.forget_bias = forget_bias
+        self.use_fused = True
+        D = 2 if bidirectional else 1
+        self._cells: list[RecurrentCell] = []
+        self._names: list[dict[str, str]] = []  # per cell: its parameter name -> our (torch.nn) name
+        for k in range(num_layers):
+            for d in range(D):
+                c = make_cell(input_size if k == 0 else D * hidden_size, hidden_size, bias)
+                initialize(c, self.init, forget_bias)
+                suffix = f"_l{k}" + ("_reverse" if d else "")
+                names = {n: n + suffix for n, p in c._parameters.items() if p is not None}
+                for n, tname in names.items():
+                    self.register_parameter(tname, c._parameters[n])
+                self._cells.append(c)
+                self._names.append(names)
+        if skip == "highway":
+            for k in range(1, num_layers):
+                width = D * hidden_size
+                weight = nn.init.xavier_uniform_(torch.empty(width, width))
+                self.register_parameter(f"highway_weight_l{k}", nn.Parameter(weight))
+                self.register_parameter(f"highway_bias_l{k}", nn.Parameter(torch.full((width,), -1.0)))
+        if device is not None or dtype is not None:
+            self.to(device=device, dtype=dtype)
+
+    # -- construction helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _cell_factory(cell):
+        if isinstance(cell, str):
+            if cell not in CELLS:
+                raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+            spec = CELLS[cell]
+            return (lambda i, h, b: spec.cls(i, h, b, **spec.options)), spec.init
+        if callable(cell):
+            return cell, None
+        raise TypeError(f"cell must be a name from rnnkit.nn.CELLS or a callable, got {type(cell).__name__}")
+
+    @staticmethod
+    def _check_options(input_size, hidden_size, num_layers, dropout, skip):
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(
+                f"input_size, hidden_size and num_layers must be positive, got {input_size}, {hidden_size}, "
+                f"{num_layers}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if skip not in SKIPS:
+            raise ValueError(f"skip must be one of 'residual', 'highway' or None, got {skip!r}")
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def cells(self) -> list[RecurrentCell]:
+        """The cells, layer by layer and direction by direction (index k·D + d), bound to our parameters."""
+        for c, names in zip(self._cells, self._names):
+            for n, tname in names.items():
+                c._parameters[n] = self._parameters[tname]
+        return self._cells
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        return [[self._parameters[t] for t in names.values()] for names in self._names]
+
+    def flatten_parameters(self) -> None:
+        """Kept for torch.nn compatibility; rnnkit does not pack weights into one buffer (cuDNN may copy them)."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.cell_name!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
+                              ("variational", False), ("skip", None)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)!r}"
+        return s + f", path={self.path!r}"
+
+    # -- which path runs --------------------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        """"fused", "fused per layer: <why>" or "loop: <why>" — never a silent fallback."""
+        if not self.use_fused:
+            return "loop: use_fused=False"
+        unfusable = [c for c in self._cells if _fused_kernel(c) is None]
+        if unfusable:
+            return f"loop: {self._describe(unfusable[0])} has no fused kernel"
+        between = []
+        if self.skip:
+            between.append(f"{self.skip} skip")
+        if self.variational and self.dropout > 0:
+            between.append("variational dropout")
+        return "fused per layer: " + ", ".join(between) if between else "fused"
+
+    @staticmethod
+    def _describe(cell: RecurrentCell) -> str:
+        if isinstance(cell, LayerNormLSTMCell):
+            return "layer-norm LSTM"
+        if isinstance(cell, GRUCell):
+            return f"GRU with reset={cell.reset!r}"
+        if isinstance(cell, ElmanCell):
+            return f"Elman RNN with {cell.nonlinearity}"
+        return type(cell).__name__
+
+    # -- forward ----------------------------------------------------------------------------------------------
+    def forward(self, input, state=None, lengths: Tensor | None = None):
+        """Run the stack. Returns ``(output, state)`` as torch.nn does (see the module docstring for shapes)."""
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("pass either a PackedSequence or lengths, not both")
+            x, lengths = pad_packed_sequence(input)
+            unbatched = False
+        else:
+            x, unbatched = self._as_time_major(input)
+            state = map_state(state, lambda s: s.unsqueeze(1)) if unbatched and state is not None else state
+        T, B = x.shape[0], x.shape[1]
+        lengths = self._check(x, state, lengths)
+        state = self._initial_state(state, B, x)
+        if lengths is not None and bool((lengths == T).all()):
+            lengths = None  # nothing is padded
+        cells = self.cells
+        path = self.path
+        if path == "fused":
+            out, new_state = self._fused(x, state, lengths, list(range(self.num_layers)), self.dropout)
+        else:
+            out, new_state = self._layer_by_layer(x, state, lengths, cells, fused=path.startswith("fused"))
+        return self._format_output(out, new_state, input, packed, unbatched)
+
+    def _as_time_major(self, input: Tensor):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input must be a Tensor or a PackedSequence, got {type(input).__name__}")
+        if input.dim() == 2:
+            return input.unsqueeze(1), True
+        if input.dim() != 3:
+            raise ValueError(f"input must be {self._input_shape()} (or (T, I) unbatched), got {tuple(input.shape)}")
+        return (input.transpose(0, 1) if self.batch_first else input), False
+
+    def _input_shape(self) -> str:
+        order = "(B, T, {})" if self.batch_first else "(T, B, {})"
+        return order.format(self.input_size) + f" with batch_first={self.batch_first}"
+
+    def _check(self, x: Tensor, state, lengths):
+        T, B, I = x.shape
+        if I != self.input_size:
+            shape = (B, T, I) if self.batch_first else (T, B, I)
+            raise ValueError(f"input must be {self._input_shape()}, got {shape}")
+        want = (self.num_layers * self.num_directions, B, self.hidden_size)
+        for s in (() if state is None else (state,) if isinstance(state, Tensor) else state):
+            if tuple(s.shape) != want:
+                raise ValueError(f"state must be {want} (L·D, B, H), got {tuple(s.shape)}")
+        if state is not None and self._is_lstm() == isinstance(state, Tensor):
+            raise ValueError("an LSTM state is a pair (h, c); other cells take a single tensor h")
+        if lengths is None:
+            return None
+        lengths = torch.as_tensor(lengths)
+        if lengths.shape != (B,):
+            raise ValueError(f"lengths must have shape ({B},) (one per sequence), got {tuple(lengths.shape)}")
+        if lengths.dtype.is_floating_point or bool((lengths < 1).any()) or bool((lengths > T).any()):
+            raise ValueError(f"lengths must be integers in [1, {T}] (T = {T}), got {lengths.tolist()}")
+        return lengths.to(device="cpu", dtype=torch.int64)
+
+    def _is_lstm(self) -> bool:
+        return isinstance(self._cells[0], LSTMCell)
+
+    def _initial_state(self, state, B: int, x: Tensor):
+        if state is not None:
+            return LSTMState(*state) if self._is_lstm() else state
+        zeros = x.new_zeros(self.num_layers * self.num_directions, B, self.hidden_size)
+        return LSTMState(zeros, zeros) if self._is_lstm() else zeros
+
+    def _format_output(self, out: Tensor, state, input, packed: bool, unbatched: bool):
+        if packed:  # re-pack in the input's own order, with its own indices
+            order = input.sorted_indices
+            rows = out if order is None else out.index_select(1, order)
+            data = pack_padded_sequence(rows, _lengths_of(input)).data
+            return PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices), state
+        if unbatched:
+            return out.squeeze(1), map_state(state, lambda s: s.squeeze(1))
+        return (out.transpose(0, 1) if self.batch_first else out), state
+
+    # -- fused path: torch's kernels on our parameters --------------------------------------------------------
+    def _fused(self, x: Tensor, state, lengths, layers: list[int], dropout: float):
+        """Layers ``layers`` in one call of torch's kernel; state rows for those layers only."""
+        D = self.num_directions
+        rows = [k * D + d for k in layers for d in range(D)]
+        weights = [self._parameters[t] for k in layers for d in range(D) for t in self._names[k * D + d].values()]
+        kernel = _fused_kernel(self._cells[0])
+        hx = map_state(state, lambda s: s[rows[0] : rows[-1] + 1])
+        args = (weights, self.bias, len(layers), dropout, self.training, self.bidirectional)
+        if kernel is _VF.lstm:
+            hx = tuple(hx)
+        if lengths is None:
+            result = kernel(x, hx, *args, False)
+            return result[0], self._pack_state(result[1:])
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        hx = map_state(hx, lambda s: s.index_select(1, packed.sorted_indices))
+        result = kernel(packed.data, packed.batch_sizes, hx, *args)
+        packed_out = PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        out, _ = pad_packed_sequence(packed_out, total_length=x.shape[0])
+        new_state = map_state(self._pack_state(result[1:]), lambda s: s.index_select(1, packed.unsorted_indices))
+        return out, new_state
+
+    def _pack_state(self, tensors) -> Tensor | LSTMState:
+        return LSTMState(*tensors) if self._is_lstm() else tensors[0]
+
+    # -- layer by layer: our own stacking (dropout, skips), each layer fused or looped ------------------------
+    def _layer_by_layer(self, x: Tensor, state, lengths, cells, fused: bool):
+        D = self.num_directions
+        finals = []
+        for k in range(self.num_layers):
+            if k > 0:
+                x = self._between_layers(x, k)
+            if fused:
+                out, final = self._fused(x, state, lengths, [k], 0.0)
+            else:
+                outs, final = [], []
+                for d in range(D):
+                    s = map_state(state, lambda t, i=k * D + d: t[i])
+                    o, f = unroll(cells[k * D + d], x, s, lengths, reverse=d == 1)
+                    outs.append(o)
+                    final.append(f)
+                out = outs[0] if D == 1 else torch.cat(outs, dim=-1)
+                final = _stack_states(final)
+            if k > 0 and self.skip:
+                out = self._skip(out, x, k)
+            x = out
+            finals.append(final)
+        return x, _cat_states(finals)
+
+    def _between_layers(self, x: Tensor, k: int) -> Tensor:
+        """Dropout on the connection from layer k-1 to layer k (never on the recurrent connection)."""
+        if not (self.training and self.dropout > 0):
+            return x
+        if self.variational:
+            keep = 1.0 - self.dropout
+            mask = x.new_empty(1, x.shape[1], x.shape[2]).bernoulli_(keep) / keep  # one mask per sequence
+            return x * mask
+        return F.dropout(x, self.dropout, training=True)
+
+    def _skip(self, out: Tensor, x: Tensor, k: int) -> Tensor:
+        if self.skip == "residual":
+            return out + x
+        weight, bias = self._parameters[f"highway_weight_l{k}"], self._parameters[f"highway_bias_l{k}"]
+        g = torch.sigmoid(F.linear(x, weight, bias))  # how much of the new layer's output to let through
+        return g * out + (1 - g) * x
+
+
+def unroll(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None = None, reverse: bool = False):
+    """Run ``cell`` over x (T, B, I) from ``state``; returns (outputs (T, B, H), final state).
+
+    With ``lengths``, sequence b stops at step lengths[b] - 1: its state is frozen after it and its outputs
+    there are zero. ``reverse`` reads each sequence backwards from its own last step.
+    """
+    T = x.shape[0]
+    if reverse:
+        x = reverse_padded(x, lengths)
+    ux = cell.project(x)  # (T, B, G·H): U x_t + b for every step in one matmul
+    steps = ux.unbind(0)  # unbind once: indexing ux[t] would allocate a full-size gradient per step
+    outputs = []
+    if lengths is None:
+        for t in range(T):
+            state = cell.step(steps[t], state)
+            outputs.append(cell.output(state))
+    else:
+        alive = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)  # (T, B)
+        shortest = int(lengths.min())
+        for t in range(T):
+            new = cell.step(steps[t], state)
+            if t >= shortest:  # some sequences have ended: keep their state as it was
+                keep = alive[t].unsqueeze(1)
+                new = map_state(new, lambda n, s, keep=keep: torch.where(keep, n, s), state)
+            state = new
+            outputs.append(cell.output(state))
+    out = torch.stack(outputs)  # (T, B, H)
+    if lengths is not None:
+        out = out * alive.unsqueeze(2).to(out.dtype)  # padded outputs are zero
+    if reverse:
+        out = reverse_padded(out, lengths)
+    return out, state
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence of x (T, B, ...) within its own length; padding stays where it is."""
+    T = x.shape[0]
+    if lengths is None:
+        return x.flip(0)
+    t = torch.arange(T).unsqueeze(1)  # (T, 1)
+    src = torch.where(t < lengths.unsqueeze(0), lengths.unsqueeze(0) - 1 - t, t)  # (T, B)
+    index = src.to(x.device).view(T, -1, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(0, index)
+
+
+def _lengths_of(packed: PackedSequence) -> Tensor:
+    """Per-sequence lengths of a PackedSequence, in its sorted order."""
+    batch_sizes = packed.batch_sizes
+    return (batch_sizes.unsqueeze(1) > torch.arange(int(batch_sizes[0])).unsqueeze(0)).sum(0)
+
+
+def _stack_states(states: list):
+    if isinstance(states[0], tuple):
+        return type(states[0])(*(torch.stack(parts) for parts in zip(*states)))
+    return torch.stack(states)
+
+
+def _cat_states(states: list):
+    if isinstance(states[0], tuple):
+        return type(states[0])(*(torch.cat(parts) for parts in zip(*states)))
+    return torch.cat(states)
+
+
+class RNN(Recurrent):
+    """Elman RNN, a drop-in for torch.nn.RNN; also ``nonlinearity="hardtanh"|"sigmoid"`` (loop path)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, **options):
+        if f"rnn-{nonlinearity}" not in CELLS:
+            raise ValueError(f"nonlinearity must be one of tanh, relu, hardtanh, sigmoid, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(f"rnn-{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device=device, dtype=dtype, **options)
+
+
+class LSTM(Recurrent):
+    """LSTM, a drop-in for torch.nn.LSTM (no proj_size); ``cell="ln-lstm"`` gives the layer-normalised LSTM.
+
+    Unlike torch.nn, the forget-gate bias starts at ``forget_bias=1.0`` (None keeps torch.nn's init).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None, cell="lstm", **options):
+        if cell not in ("lstm", "ln-lstm"):
+            raise ValueError(f"LSTM cell must be 'lstm' or 'ln-lstm', got {cell!r}")
+        super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype, **options)
+
+
+class GRU(Recurrent):
+    """GRU, a drop-in for torch.nn.GRU; ``reset="before"`` gives Cho et al.'s original form (loop path)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None, reset="after", **options):
+        if reset not in ("after", "before"):
+            raise ValueError(f"reset must be 'after' (cuDNN/torch.nn) or 'before' (Cho et al.), got {reset!r}")
+        self.reset = reset
+        super().__init__("gru" if reset == "after" else "gru-before", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, device=device, dtype=dtype, **options)
