@@ -1,0 +1,365 @@
+"""The Trainer: one training loop for every task (full/truncated BPTT, clipping, schedules, checkpoints, DDP).
+
+It knows optimization, checkpoints, logging and distribution, and nothing about any one task: it needs only
+``model(batch, state=None) -> out`` with ``out.loss``, ``out.state``, ``out.stats``; ``Batches`` objects; and
+``task.summarize``/``task.monitor``/``task.monitor_mode`` (docs/dev/contracts.md, "Trainer").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from rnnkit.train import checkpoint as ckpt
+from rnnkit.train import distributed as dist_
+from rnnkit.train.config import TrainConfig
+from rnnkit.train.optim import LRSchedule, make_optimizer, set_lr
+from rnnkit.train.progress import MetricsLog, ProgressBar
+from rnnkit.train.tree import detach_tree, move_to
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient norm became NaN/inf; the last good checkpoint on disk was kept."""
+
+    def __init__(self, epoch: int, batch: int, loss: float, grad_norm: float, checkpoint: str | None) -> None:
+        self.epoch, self.batch, self.loss, self.grad_norm, self.checkpoint = epoch, batch, loss, grad_norm, checkpoint
+        kept = f"last good checkpoint kept: {checkpoint}" if checkpoint else "no checkpoint had been written yet"
+        super().__init__(
+            f"training diverged at epoch {epoch}, batch {batch}: loss={loss}, grad_norm={grad_norm} "
+            f"({kept}; try a lower lr or a smaller clip)"
+        )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy's global RNG and python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+_BATCHES_API = ("__len__", "get", "carries_state", "shard")
+
+
+def _check_batches(batches: Any, name: str) -> None:
+    missing = [a for a in _BATCHES_API if not hasattr(batches, a)]
+    if missing:
+        raise TypeError(
+            f"Trainer: {name} must implement the Batches protocol (len, get(i, epoch), carries_state, "
+            f"shard(rank, world_size)); {type(batches).__name__} lacks {', '.join(missing)}"
+        )
+
+
+@dataclass
+class _EpochSums:
+    """This process's running sums over the batches of the current epoch (saved for mid-epoch resume)."""
+
+    totals: dict[str, float] = field(default_factory=dict)
+    grad_norm: float = 0.0
+    clipped: int = 0
+    steps: int = 0
+
+    def add_stats(self, stats: dict[str, Any]) -> None:
+        for key, value in stats.items():
+            self.totals[key] = self.totals.get(key, 0.0) + float(value)
+
+
+class Trainer:
+    """Train ``model`` on ``train_batches``, evaluate on ``valid_batches`` after every epoch, write RUN_DIR.
+
+    Args:
+        model: an ``nn.Module``; ``model(batch, state=...)`` returns an object with ``loss``, ``state``, ``stats``.
+        task: provides ``summarize(totals) -> metrics``, ``monitor`` (metric name; default "loss") and
+            ``monitor_mode`` ("min" or "max"; default "min").
+        train_batches, valid_batches: ``Batches`` (valid may be None: the training metrics are monitored).
+        config: a :class:`TrainConfig`.
+        run_dir: where config.json, checkpoints and metrics.jsonl go (None: write nothing).
+
+    Under torchrun the Trainer joins the process group itself; call :meth:`close` (or use ``with``) at the
+    end to leave it.
+    """
+
+    def __init__(self, model: torch.nn.Module, task: Any, train_batches: Any, valid_batches: Any = None,
+                 config: TrainConfig | None = None, run_dir: str | os.PathLike | None = None) -> None:
+        self.config = config if config is not None else TrainConfig()
+        if not isinstance(self.config, TrainConfig):
+            raise TypeError(f"Trainer: config expected a TrainConfig, got {type(self.config).__name__}")
+        _check_batches(train_batches, "train_batches")
+        if valid_batches is not None:
+            _check_batches(valid_batches, "valid_batches")
+        if not callable(getattr(task, "summarize", None)):
+            raise TypeError(f"Trainer: task must have summarize(totals) -> metrics; {type(task).__name__} has not")
+        self.task, self.valid_batches = task, valid_batches
+        self.monitor = getattr(task, "monitor", "loss")
+        self.monitor_mode = getattr(task, "monitor_mode", "min")
+        self.ctx = dist_.from_env()
+        self.device = dist_.pick_device(self.config.device, self.ctx)
+        self._owns_group = dist_.init_process_group(self.ctx, self.device)
+        self.model = model.to(self.device)
+        self.module = self._wrap(self.model)
+        self.train_batches = self._shard(train_batches)
+        self.optimizer = make_optimizer(self.model.parameters(), self.config)
+        self.schedule = LRSchedule(self.config, self.monitor_mode)
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self._reset_position()
+
+    # ------------------------------------------------------------------ setup
+
+    def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.ctx.enabled:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def _shard(self, batches: Any) -> Any:
+        return batches.shard(self.ctx.rank, self.ctx.world_size) if self.ctx.enabled else batches
+
+    def _reset_position(self) -> None:
+        self.epoch, self.next_batch, self.step = 0, 0, 0
+        self.history: list[dict] = []
+        self.stale_epochs, self.stopped = 0, False
+        self.carry: Any = None
+        self.sums = _EpochSums()
+        self.elapsed = 0.0
+
+    @property
+    def writes_files(self) -> bool:
+        return self.run_dir is not None and self.ctx.is_main
+
+    def close(self) -> None:
+        """Leave the process group if this Trainer created it."""
+        if self._owns_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+            self._owns_group = False
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, resume: bool = False) -> list[dict]:
+        """Train for ``config.epochs`` epochs (or until early stopping). Returns the history: one dict per
+        epoch with "epoch", "step", "lr", "train" and "valid" metrics. With ``resume=True`` continue the run
+        saved in ``run_dir`` exactly where its last checkpoint left it (same losses as if never stopped)."""
+        if resume:
+            self._load_resume()
+        else:
+            self._start_fresh()
+        log = MetricsLog(self.run_dir if self.writes_files else None,
+                         tensorboard=self.config.tensorboard, fresh=not resume)
+        if resume:
+            log.truncate_after(self.step)
+        self._started = time.perf_counter() - self.elapsed
+        try:
+            while self.epoch < self.config.epochs and not self.stopped:
+                self._train_epoch(log)
+                self._end_epoch(log)
+        finally:
+            log.close()
+        return self.history
+
+    def _start_fresh(self) -> None:
+        self._reset_position()
+        seed_everything(self.config.seed + self.ctx.rank)
+        if self.writes_files:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "checkpoint.safetensors").unlink(missing_ok=True)
+            ckpt.update_config_json(self.run_dir, "train", self.config.to_dict())
+
+    def _train_epoch(self, log: MetricsLog) -> None:
+        batches, n = self.train_batches, len(self.train_batches)
+        set_lr(self.optimizer, self.schedule.lr_for_epoch(self.epoch))
+        if self.next_batch == 0:
+            self.carry, self.sums = None, _EpochSums()
+        self.module.train()
+        bar = ProgressBar(n, self.epoch + 1, self.config.epochs, self.next_batch, self.config.progress)
+        try:
+            for i in range(self.next_batch, n):
+                stats = self._train_step(move_to(batches.get(i, self.epoch), self.device), i)
+                bar.update(self._running_metrics(), float(stats.get("tokens", 0.0)))
+                if self.config.log_every and self.step % self.config.log_every == 0:
+                    log.write(self._record("train_running", self._running_metrics(), bar.tokens_per_second()))
+                if self.config.checkpoint_every and (i + 1) % self.config.checkpoint_every == 0 and i + 1 < n:
+                    self.next_batch = i + 1
+                    self._save(best=False)
+        finally:
+            bar.close()
+        self.next_batch = n
+        self._tokens_per_second = bar.tokens_per_second()
+
+    def _train_step(self, batch: Any, index: int) -> dict:
+        carries = self.train_batches.carries_state
+        out = self.module(batch, state=self.carry) if carries else self.module(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        grad_norm, clipped = self._clip()
+        self._check_finite(out.loss, grad_norm, index)
+        self.optimizer.step()
+        self.step += 1
+        if carries:
+            self.carry = detach_tree(out.state)
+        stats = {k: float(v) for k, v in out.stats.items()}
+        self.sums.add_stats(stats)
+        self.sums.grad_norm += grad_norm
+        self.sums.clipped += int(clipped)
+        self.sums.steps += 1
+        return stats
+
+    def _clip(self) -> tuple[float, bool]:
+        """Clip the gradients as configured; return the global L2 norm *before* clipping and whether it fired."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        mode, clip = self.config.clip_mode, self.config.clip
+        if mode == "norm":
+            norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+            return norm, norm > clip
+        norm = float(_total_norm([p.grad for p in params]))
+        if mode == "value":
+            fired = any(bool((p.grad.abs() > clip).any()) for p in params)
+            torch.nn.utils.clip_grad_value_(params, clip)
+            return norm, fired
+        return norm, False
+
+    def _check_finite(self, loss: torch.Tensor, grad_norm: float, index: int) -> None:
+        loss_value = float(loss.detach())
+        bad = 0.0 if math.isfinite(loss_value) and math.isfinite(grad_norm) else 1.0
+        bad = dist_.all_reduce_sum([bad], self.ctx, self.device)[0]  # every rank stops together
+        if bad:
+            path = self.run_dir / "checkpoint.safetensors" if self.run_dir is not None else None
+            kept = str(path) if path is not None and path.exists() else None
+            raise TrainingDiverged(self.epoch + 1, index, loss_value, grad_norm, kept)
+
+    def _running_metrics(self) -> dict[str, float]:
+        return _floats(self.task.summarize(dict(self.sums.totals))) if self.sums.totals else {}
+
+    def _record(self, split: str, metrics: dict, tokens_per_second: float | None = None) -> dict:
+        record = {"epoch": self.epoch + 1, "step": self.step, "split": split,
+                  "time": round(time.perf_counter() - self._started, 3), "metrics": metrics}
+        if split.startswith("train"):
+            steps = max(self.sums.steps, 1)
+            record.update(lr=self.optimizer.param_groups[0]["lr"], grad_norm=self.sums.grad_norm / steps,
+                          clipped=self.sums.clipped / steps)
+            if tokens_per_second is not None:
+                record["tokens_per_second"] = round(tokens_per_second, 1)
+        return record
+
+    # ------------------------------------------------------------------ end of epoch
+
+    def _end_epoch(self, log: MetricsLog) -> None:
+        keys = sorted(self.sums.totals)
+        totals = dict(zip(keys, dist_.all_reduce_sum([self.sums.totals[k] for k in keys], self.ctx, self.device)))
+        train = _floats(self.task.summarize(totals))
+        valid = self.evaluate(self.valid_batches) if self.valid_batches is not None else None
+        monitored = self._monitored(valid if valid is not None else train)
+        lr = self.optimizer.param_groups[0]["lr"]
+        improved = self.schedule.observe(monitored)
+        self.stale_epochs = 0 if improved else self.stale_epochs + 1
+        log.write(self._record("train", train, self._tokens_per_second))
+        if valid is not None:
+            log.write(self._record("valid", valid))
+        self.history.append({"epoch": self.epoch + 1, "step": self.step, "lr": lr, "train": train, "valid": valid,
+                             "improved": improved})
+        self.epoch, self.next_batch, self.carry, self.sums = self.epoch + 1, 0, None, _EpochSums()
+        patience = self.config.early_stopping
+        self.stopped = bool(patience) and self.stale_epochs >= patience
+        self._save(best=improved)
+
+    def _monitored(self, metrics: dict[str, float]) -> float:
+        if self.monitor not in metrics:
+            raise KeyError(
+                f"Trainer: task.monitor is {self.monitor!r}, but task.summarize returned only {sorted(metrics)}"
+            )
+        return metrics[self.monitor]
+
+    # ------------------------------------------------------------------ evaluate
+
+    def evaluate(self, batches: Any) -> dict[str, float]:
+        """Metrics of the model on ``batches`` (no gradients; state carried across batches when
+        ``batches.carries_state``; under DDP each process evaluates its shard and the sums are reduced)."""
+        _check_batches(batches, "batches")
+        batches = self._shard(batches)
+        was_training = self.model.training
+        self.model.eval()
+        sums, state = _EpochSums(), None
+        with torch.no_grad():
+            for i in range(len(batches)):
+                batch = move_to(batches.get(i, 0), self.device)
+                out = self.model(batch, state=state) if batches.carries_state else self.model(batch)
+                state = out.state if batches.carries_state else None
+                sums.add_stats(out.stats)
+        self.model.train(was_training)
+        keys = sorted(sums.totals)
+        totals = dict(zip(keys, dist_.all_reduce_sum([sums.totals[k] for k in keys], self.ctx, self.device)))
+        return _floats(self.task.summarize(totals))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _save(self, best: bool) -> None:
+        """Checkpoint (collective under DDP: every rank sends its RNG/carry/sums; rank 0 writes)."""
+        if self.run_dir is None:
+            return
+        partial = {"totals": self.sums.totals, "grad_norm": self.sums.grad_norm,
+                   "clipped": self.sums.clipped, "steps": self.sums.steps}
+        mine = ckpt.rank_state_to_bytes(*ckpt.pack_rank_state(ckpt.capture_rng(), self.carry, partial))
+        everyone = dist_.all_gather_bytes(mine, self.ctx, self.device)
+        if self.writes_files:
+            self._write_files([ckpt.rank_state_from_bytes(b) for b in everyone], best)
+        dist_.barrier(self.ctx)
+
+    def _write_files(self, rank_states: list, best: bool) -> None:
+        meta = {"epoch": self.epoch, "next_batch": self.next_batch, "step": self.step}
+        if best:
+            ckpt.save_weights(self.run_dir / "best.safetensors", self.model, meta)
+        ckpt.save_weights(self.run_dir / "weights.safetensors", self.model, meta)
+        state = {"format": ckpt.FORMAT, "epoch": self.epoch, "next_batch": self.next_batch, "step": self.step,
+                 "world_size": self.ctx.world_size, "history": self.history, "stale_epochs": self.stale_epochs,
+                 "stopped": self.stopped, "schedule": self.schedule.state_dict(),
+                 "elapsed": time.perf_counter() - self._started, "config": self.config.to_dict()}
+        ckpt.save_checkpoint(self.run_dir / "checkpoint.safetensors", self.model.state_dict(),
+                             self.optimizer.state_dict(), rank_states, state)
+        readable = dict(state, ranks=[{"partial": info["partial"]} for _, info in rank_states])
+        ckpt.atomic_write_json(self.run_dir / "trainer_state.json", ckpt._jsonable(readable, "trainer state"))
+
+    def _load_resume(self) -> None:
+        if self.run_dir is None:
+            raise ckpt.CheckpointError("Trainer.fit(resume=True): no run_dir was given to resume from")
+        state = ckpt.load_checkpoint(self.run_dir / "checkpoint.safetensors", self.device)
+        if state["world_size"] != self.ctx.world_size:
+            raise ckpt.CheckpointError(
+                f"{self.run_dir}: the run was checkpointed with {state['world_size']} process(es); "
+                f"resume it with the same number (found {self.ctx.world_size})")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.epoch, self.next_batch, self.step = state["epoch"], state["next_batch"], state["step"]
+        self.history, self.stale_epochs, self.stopped = state["history"], state["stale_epochs"], state["stopped"]
+        self.elapsed = state["elapsed"]
+        own = state["ranks"][self.ctx.rank]
+        ckpt.restore_rng(own["rng"])
+        self.carry = own["carry"]
+        p = own["partial"]
+        self.sums = _EpochSums(dict(p["totals"]), p["grad_norm"], p["clipped"], p["steps"])
+        if self.writes_files:
+            ckpt.update_config_json(self.run_dir, "train", self.config.to_dict())
+
+
+def _floats(metrics: dict) -> dict[str, float]:
+    return {str(k): float(v) for k, v in metrics.items()}
+
+
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    if not grads:
+        return torch.tensor(0.0)
+    if hasattr(torch.nn.utils, "get_total_norm"):
+        return torch.nn.utils.get_total_norm(grads)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
