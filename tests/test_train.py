@@ -1,0 +1,240 @@
+"""Trainer behaviour against independent oracles: a hand-written PyTorch loop, torch's own LR scheduler,
+an uninterrupted run (for resume), the paper's schedules."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from rnnkit.train import TrainConfig, Trainer, TrainingDiverged, load_weights
+from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.progress import read_metrics
+from tests._toy import ToyLM, build
+
+
+def config(**overrides) -> TrainConfig:
+    base = dict(epochs=2, optimizer="sgd", lr=0.5, device="cpu", progress=False, tensorboard=False, log_every=0,
+                seed=3)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def params_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def hand_loop(model, train, epochs, opt, clip_mode, clip):
+    """Truncated BPTT written out in plain PyTorch: carry the state, detach it, reset it every epoch."""
+    norms = []
+    for epoch in range(epochs):
+        state = None
+        for i in range(len(train)):
+            out = model(train.get(i, epoch), state)
+            opt.zero_grad()
+            out.loss.backward()
+            norms.append(float(torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])))
+            if clip_mode == "norm":
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            elif clip_mode == "value":
+                torch.nn.utils.clip_grad_value_(model.parameters(), clip)
+            opt.step()
+            state = tuple(s.detach() for s in out.state)
+    return norms
+
+
+@pytest.mark.parametrize("clip_mode,clip", [("norm", 1.0), ("value", 0.05), ("none", 5.0)])
+def test_tbptt_and_clipping_match_a_hand_written_loop(tmp_path, clip_mode, clip):
+    model, task, train, valid = build(seed=0)
+    oracle = copy.deepcopy(model)
+    history = Trainer(model, task, train, valid, config(momentum=0.9, clip_mode=clip_mode, clip=clip),
+                      tmp_path).fit()
+    norms = hand_loop(oracle, train, 2, torch.optim.SGD(oracle.parameters(), lr=0.5, momentum=0.9), clip_mode, clip)
+    assert params_equal(model, oracle)
+    train_records = [r for r in read_metrics(tmp_path) if r["split"] == "train"]
+    n = len(train)
+    for epoch, record in enumerate(train_records):
+        epoch_norms = norms[epoch * n : (epoch + 1) * n]
+        assert record["grad_norm"] == pytest.approx(sum(epoch_norms) / n, rel=1e-6)
+        if clip_mode == "norm":
+            assert record["clipped"] == pytest.approx(sum(x > clip for x in epoch_norms) / n)
+    if clip_mode == "none":
+        assert all(r["clipped"] == 0 for r in train_records)
+    else:
+        assert train_records[0]["clipped"] > 0  # the settings above do clip, so the check has teeth
+    assert len(history) == 2
+
+
+def test_evaluate_equals_mean_token_nll_with_carried_state(tmp_path):
+    model, task, train, valid = build(seed=1)
+    trainer = Trainer(model, task, train, valid, config(epochs=0), tmp_path)
+    metrics = trainer.evaluate(valid)
+    x, y = valid.x, valid.y  # the whole validation stream in one forward == windows with the state carried
+    with torch.no_grad():
+        h, _ = model.rnn(model.embed(x))
+        nll = torch.nn.functional.cross_entropy(model.head(h).flatten(0, 1), y.flatten(), reduction="mean")
+    assert metrics["loss"] == pytest.approx(float(nll), rel=1e-5)
+    assert metrics["ppl"] == pytest.approx(math.exp(float(nll)), rel=1e-5)
+
+
+def test_same_seed_same_losses_different_seed_different_losses(tmp_path):
+    def run(seed, sub):
+        model, task, train, valid = build(seed=0, dropout=0.3)
+        return Trainer(model, task, train, valid, config(optimizer="adam", lr=0.01, seed=seed), tmp_path / sub).fit()
+
+    a, b, c = run(5, "a"), run(5, "b"), run(6, "c")
+    assert [h["train"] for h in a] == [h["train"] for h in b]
+    assert [h["valid"] for h in a] == [h["valid"] for h in b]
+    assert a[0]["train"] != c[0]["train"]  # the seed drives dropout
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptingBatches:
+    """Wraps Batches and raises once when batch (epoch, i) is requested: a crash in the middle of an epoch."""
+
+    def __init__(self, inner, at):
+        self.inner, self.at, self.carries_state = inner, at, inner.carries_state
+
+    def __len__(self):
+        return len(self.inner)
+
+    def get(self, i, epoch):
+        if (epoch, i) == self.at:
+            self.at = None
+            raise Interrupt
+        return self.inner.get(i, epoch)
+
+    def shard(self, rank, world_size):
+        return InterruptingBatches(self.inner.shard(rank, world_size), self.at)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop", "adagrad"])
+def test_resume_mid_epoch_reaches_the_same_losses_and_weights(tmp_path, optimizer):
+    cfg = config(epochs=3, optimizer=optimizer, lr=0.01 if optimizer != "sgd" else 0.5, momentum=0.5 * (
+        optimizer in ("sgd", "rmsprop")), checkpoint_every=5, lr_schedule="plateau", log_every=3)
+    model, task, train, valid = build(seed=0, dropout=0.3)
+    full = Trainer(model, task, train, valid, cfg, tmp_path / "full").fit()
+
+    model2, task, train, valid = build(seed=0, dropout=0.3)
+    with pytest.raises(Interrupt):
+        Trainer(model2, task, InterruptingBatches(train, (1, 13)), valid, cfg, tmp_path / "cut").fit()
+    saved = load_checkpoint(tmp_path / "cut" / "checkpoint.safetensors")
+    assert (saved["epoch"], saved["next_batch"]) == (1, 10)  # the last mid-epoch checkpoint before batch 13
+
+    fresh = ToyLM(dropout=0.3)  # different initial weights: everything must come from the checkpoint
+    resumed = Trainer(fresh, task, train, valid, cfg, tmp_path / "cut").fit(resume=True)
+    assert resumed == full
+    assert params_equal(fresh, model)
+    full_log = [(r["split"], r["step"], r["metrics"]) for r in read_metrics(tmp_path / "full")]
+    cut_log = [(r["split"], r["step"], r["metrics"]) for r in read_metrics(tmp_path / "cut")]
+    assert cut_log == full_log  # no duplicated or missing records after the resume
+
+
+def test_nan_loss_stops_with_the_position_and_keeps_the_last_good_checkpoint(tmp_path):
+    class NaNAt(ToyLM):
+        calls = 0
+
+        def forward(self, batch, state=None):
+            out = super().forward(batch, state)
+            if self.training:
+                NaNAt.calls += 1
+                if NaNAt.calls == n + 6:  # epoch 2, batch index 5
+                    out.loss = out.loss * float("nan")
+            return out
+
+    _, task, train, valid = build(seed=0)
+    n = len(train)
+    torch.manual_seed(0)
+    model = NaNAt()
+    with pytest.raises(TrainingDiverged) as err:
+        Trainer(model, task, train, valid, config(epochs=3), tmp_path / "nan").fit()
+    assert (err.value.epoch, err.value.batch) == (2, 5)
+    assert "epoch 2, batch 5" in str(err.value) and "checkpoint.safetensors" in str(err.value)
+
+    reference, task, train, valid = build(seed=0)
+    Trainer(reference, task, train, valid, config(epochs=1), tmp_path / "one").fit()
+    kept = ToyLM()
+    load_weights(tmp_path / "nan" / "weights.safetensors", kept)
+    assert params_equal(kept, reference)  # the epoch-1 weights, untouched by the NaN step
+    assert load_checkpoint(tmp_path / "nan" / "checkpoint.safetensors")["epoch"] == 1
+
+
+class ConstantMonitor:
+    """A task whose monitored metric never improves after the first epoch."""
+
+    monitor, monitor_mode = "score", "min"
+
+    @staticmethod
+    def summarize(totals):
+        return {"loss": totals["nll"] / totals["tokens"], "score": 1.0}
+
+
+def test_plateau_schedule_matches_torch_reduce_lr_on_plateau(tmp_path):
+    model, _, train, valid = build(seed=0)
+    cfg = config(epochs=7, lr=0.1, lr_schedule="plateau", lr_factor=0.5, lr_patience=1)
+    history = Trainer(model, ConstantMonitor(), train, valid, cfg, tmp_path).fit()
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    expected = []
+    for _ in range(7):
+        expected.append(opt.param_groups[0]["lr"])
+        sched.step(1.0)
+    assert [h["lr"] for h in history] == pytest.approx(expected)
+    assert expected[-1] < 0.1  # it did decay
+
+
+def test_step_schedule_is_zarembas_halving_after_epoch_4(tmp_path):
+    model, task, train, valid = build(seed=0, n=201)
+    cfg = config(epochs=7, lr=1.0, lr_schedule="step", lr_factor=0.5, lr_decay_start=4)
+    history = Trainer(model, task, train, valid, cfg, tmp_path).fit()
+    assert [h["lr"] for h in history] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.125]
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
+    model, _, train, valid = build(seed=0, n=201)
+    history = Trainer(model, ConstantMonitor(), train, valid, config(epochs=10, early_stopping=2), tmp_path).fit()
+    assert [h["improved"] for h in history] == [True, False, False]
+    best, last = ToyLM(), ToyLM()
+    load_weights(tmp_path / "best.safetensors", best)
+    load_weights(tmp_path / "weights.safetensors", last)
+    assert not params_equal(best, last)  # best = epoch 1, last = epoch 3
+
+
+def test_best_checkpoint_follows_the_monitored_validation_metric(tmp_path):
+    model, task, train, valid = build(seed=0)
+    history = Trainer(model, task, train, valid, config(epochs=3, optimizer="adam", lr=0.01), tmp_path).fit()
+    best_epoch = min(history, key=lambda h: h["valid"]["loss"])["epoch"]
+    trainer = Trainer(ToyLM(), task, train, valid, config(epochs=0), None)
+    load_weights(tmp_path / "best.safetensors", trainer.model)
+    assert trainer.evaluate(valid)["loss"] == pytest.approx(history[best_epoch - 1]["valid"]["loss"], rel=1e-6)
+
+
+def test_metrics_jsonl_has_one_train_and_valid_record_per_epoch_matching_history(tmp_path):
+    model, task, train, valid = build(seed=0)
+    history = Trainer(model, task, train, valid, config(epochs=2, log_every=4), tmp_path).fit()
+    records = read_metrics(tmp_path)
+    for split in ("train", "valid"):
+        per_epoch = [r for r in records if r["split"] == split]
+        assert [r["metrics"] for r in per_epoch] == [h[split] for h in history]
+        assert [r["step"] for r in per_epoch] == [h["step"] for h in history]
+    running = [r for r in records if r["split"] == "train_running"]
+    assert [r["step"] for r in running] == list(range(4, history[-1]["step"] + 1, 4))
+    assert all(r["tokens_per_second"] > 0 for r in running)
+
+
+def test_bad_inputs_are_rejected_with_what_was_expected(tmp_path):
+    model, task, train, valid = build(seed=0)
+    with pytest.raises(TypeError, match="Batches protocol"):
+        Trainer(model, task, [1, 2, 3], valid, config(), tmp_path)
+    with pytest.raises(TypeError, match="summarize"):
+        Trainer(model, object(), train, valid, config(), tmp_path)
+    with pytest.raises(KeyError, match="task.monitor is 'bpc'"):
+        bad = type("T", (), {"monitor": "bpc", "summarize": staticmethod(lambda t: {"loss": 1.0})})()
+        Trainer(model, bad, train, valid, config(epochs=1), tmp_path / "m").fit()
+    with pytest.raises(Exception, match="no checkpoint to resume from"):
+        Trainer(model, task, train, valid, config(), tmp_path / "empty").fit(resume=True)
