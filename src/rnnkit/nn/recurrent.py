@@ -359,37 +359,45 @@ class Recurrent(nn.Module):
         return g * out + (1 - g) * x
 
 
-def unroll(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None = None, reverse: bool = False):
+def unroll(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None = None, reverse: bool = False,
+           scan=None):
     """Run ``cell`` over x (T, B, I) from ``state``; returns (outputs (T, B, H), final state).
 
     With ``lengths``, sequence b stops at step lengths[b] - 1: its state is frozen after it and its outputs
-    there are zero. ``reverse`` reads each sequence backwards from its own last step.
+    there are zero. ``reverse`` reads each sequence backwards from its own last step. ``scan`` is the time loop
+    (default: ``python_scan``, autograd through every step).
     """
     T = x.shape[0]
     if reverse:
         x = reverse_padded(x, lengths)
     ux = cell.project(x)  # (T, B, G·H): U x_t + b for every step in one matmul
-    steps = ux.unbind(0)  # unbind once: indexing ux[t] would allocate a full-size gradient per step
-    outputs = []
-    if lengths is None:
-        for t in range(T):
-            state = cell.step(steps[t], state)
-            outputs.append(cell.output(state))
-    else:
-        alive = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)  # (T, B)
-        shortest = int(lengths.min())
-        for t in range(T):
-            new = cell.step(steps[t], state)
-            if t >= shortest:  # some sequences have ended: keep their state as it was
-                keep = alive[t].unsqueeze(1)
-                new = map_state(new, lambda n, s, keep=keep: torch.where(keep, n, s), state)
-            state = new
-            outputs.append(cell.output(state))
-    out = torch.stack(outputs)  # (T, B, H)
-    if lengths is not None:
-        out = out * alive.unsqueeze(2).to(out.dtype)  # padded outputs are zero
+    alive = None if lengths is None else (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)
+    out, state = (scan or python_scan)(cell, ux, state, alive)
     if reverse:
         out = reverse_padded(out, lengths)
+    return out, state
+
+
+def python_scan(cell: RecurrentCell, ux: Tensor, state, alive: Tensor | None = None):
+    """The time loop: state_t = cell.step(ux_t, state_{t-1}); autograd records every step.
+
+    ``alive`` (T, B) marks real steps: where it is False the state is carried unchanged and the output is zero.
+    """
+    steps = ux.unbind(0)  # unbind once: indexing ux[t] would allocate a full-size gradient per step
+    first_dead = ux.shape[0]  # the first step at which some sequence has ended
+    if alive is not None and not bool(alive.all()):
+        first_dead = int(alive.all(dim=1).logical_not().nonzero()[0])
+    outputs = []
+    for t, ux_t in enumerate(steps):
+        new = cell.step(ux_t, state)
+        if t >= first_dead:  # some sequences have ended: keep their state as it was
+            keep = alive[t].unsqueeze(1)
+            new = map_state(new, lambda n, s, keep=keep: torch.where(keep, n, s), state)
+        state = new
+        outputs.append(cell.output(state))
+    out = torch.stack(outputs)  # (T, B, H)
+    if alive is not None:
+        out = out * alive.unsqueeze(2).to(out.dtype)  # padded outputs are zero
     return out, state
 
 
