@@ -108,7 +108,7 @@ class ToyTask:
     @staticmethod
     def summarize(totals: dict) -> dict:
         loss = totals["nll"] / totals["tokens"]
-        return {"loss": loss, "ppl": math.exp(min(loss, 700.0))}
+        return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "tokens": totals["tokens"]}
 
 
 def build(seed: int = 0, n: int = 1201, batch_size: int = 4, bptt: int = 10, dropout: float = 0.0,
@@ -136,10 +136,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--optimizer", default="adam")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--n", type=int, default=1201)
+    p.add_argument("--stream-length", type=int, default=1201)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    model, task, train, valid = build(dropout=a.dropout, sleep=a.sleep, batch_size=a.batch_size, n=a.n)
+    model, task, train, valid = build(dropout=a.dropout, sleep=a.sleep, batch_size=a.batch_size,
+                                      n=a.stream_length)
     config = TrainConfig(epochs=a.epochs, optimizer=a.optimizer, lr=a.lr, momentum=0.0, device="cpu",
                          checkpoint_every=a.checkpoint_every, log_every=1, progress=False, tensorboard=False,
                          seed=7)
