@@ -21,7 +21,7 @@ from rnnkit.train.checkpoint import (
     update_config_json,
 )
 from rnnkit.train.config import TrainConfig
-from rnnkit.train.trainer import Trainer, TrainingDiverged, seed_everything
+from rnnkit.train.trainer import Trainer, TrainingDiverged, evaluate, seed_everything
 from rnnkit.train.tree import detach_tree, move_to
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "detach_tree",
+    "evaluate",
     "load_weights",
     "move_to",
     "read_json",

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ class ProgressBar:
             self.bar = tqdm(total=total, initial=start, desc=f"epoch {epoch}/{epochs}", file=sys.stderr,
                             dynamic_ncols=True, leave=True)
 
-    def update(self, metrics: dict[str, float], tokens: float) -> None:
+    def update(self, metrics: Callable[[], dict[str, float]], tokens: float) -> None:
+        """One more batch; ``metrics()`` (the running metrics) is called only when the bar is redrawn."""
         self.tokens += tokens
         if self.bar is None:
             return
@@ -96,7 +98,7 @@ class ProgressBar:
         now = time.perf_counter()
         if now - self.last_update > 0.5:
             self.last_update = now
-            shown = {k: f"{v:.4g}" for k, v in metrics.items()}
+            shown = {k: f"{v:.4g}" for k, v in metrics().items()}
             if self.tokens:
                 shown["tok/s"] = f"{self.tokens / max(now - self.started, 1e-9):.0f}"
             self.bar.set_postfix(shown, refresh=False)

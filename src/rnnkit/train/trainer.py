@@ -187,7 +187,7 @@ class Trainer:
         try:
             for i in range(self.next_batch, n):
                 stats = self._train_step(move_to(batches.get(i, self.epoch), self.device), i)
-                bar.update(self._running_metrics(), float(stats.get("tokens", 0.0)))
+                bar.update(self._running_metrics, float(stats.get("tokens", 0.0)))
                 if self.config.log_every and self.step % self.config.log_every == 0:
                     log.write(self._record("train_running", self._running_metrics(), bar.tokens_per_second()))
                 if self.config.checkpoint_every and (i + 1) % self.config.checkpoint_every == 0 and i + 1 < n:
@@ -204,36 +204,40 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         grad_norm, clipped = self._clip()
-        self._check_finite(out.loss, grad_norm, index)
+        # one device->host copy per step for the loss, the norm and every stat
+        keys = list(out.stats)
+        loss, norm, clipped, *values = _to_floats([out.loss, grad_norm, clipped, *(out.stats[k] for k in keys)])
+        self._check_finite(loss, norm, index)
         self.optimizer.step()
         self.step += 1
         if carries:
             self.carry = detach_tree(out.state)
-        stats = {k: float(v) for k, v in out.stats.items()}
+        stats = dict(zip(keys, values))
         self.sums.add_stats(stats)
-        self.sums.grad_norm += grad_norm
-        self.sums.clipped += int(clipped)
+        self.sums.grad_norm += norm
+        self.sums.clipped += int(bool(clipped))
         self.sums.steps += 1
         return stats
 
-    def _clip(self) -> tuple[float, bool]:
-        """Clip the gradients as configured; return the global L2 norm *before* clipping and whether it fired."""
+    def _clip(self) -> tuple[torch.Tensor, torch.Tensor | float]:
+        """Clip the gradients as configured; return the global L2 norm *before* clipping and whether it fired
+        (as tensors, so that the caller reads them with the loss in one device->host copy)."""
         params = [p for p in self.model.parameters() if p.grad is not None]
         mode, clip = self.config.clip_mode, self.config.clip
         if mode == "norm":
-            norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+            norm = torch.nn.utils.clip_grad_norm_(params, clip)
             return norm, norm > clip
-        norm = float(_total_norm([p.grad for p in params]))
+        norm = _total_norm([p.grad for p in params])
         if mode == "value":
-            fired = any(bool((p.grad.abs() > clip).any()) for p in params)
+            fired = torch.stack([(p.grad.abs() > clip).any() for p in params]).any()
             torch.nn.utils.clip_grad_value_(params, clip)
             return norm, fired
-        return norm, False
+        return norm, 0.0
 
-    def _check_finite(self, loss: torch.Tensor, grad_norm: float, index: int) -> None:
-        loss_value = float(loss.detach())
+    def _check_finite(self, loss_value: float, grad_norm: float, index: int) -> None:
         bad = 0.0 if math.isfinite(loss_value) and math.isfinite(grad_norm) else 1.0
-        bad = dist_.all_reduce_sum([bad], self.ctx, self.device)[0]  # every rank stops together
+        if self.ctx.enabled:  # every rank stops together (a rank alone raising would hang the others)
+            bad = dist_.all_reduce_sum([bad], self.ctx, self.device)[0]
         if bad:
             path = self.run_dir / "checkpoint.safetensors" if self.run_dir is not None else None
             kept = str(path) if path is not None and path.exists() else None
@@ -287,19 +291,9 @@ class Trainer:
         """Metrics of the model on ``batches`` (no gradients; state carried across batches when
         ``batches.carries_state``; under DDP each process evaluates its shard and the sums are reduced)."""
         _check_batches(batches, "batches")
-        batches = self._shard(batches)
-        was_training = self.model.training
-        self.model.eval()
-        sums, state = _EpochSums(), None
-        with torch.no_grad():
-            for i in range(len(batches)):
-                batch = move_to(batches.get(i, 0), self.device)
-                out = self.model(batch, state=state) if batches.carries_state else self.model(batch)
-                state = out.state if batches.carries_state else None
-                sums.add_stats(out.stats)
-        self.model.train(was_training)
-        keys = sorted(sums.totals)
-        totals = dict(zip(keys, dist_.all_reduce_sum([sums.totals[k] for k in keys], self.ctx, self.device)))
+        totals = _sum_stats(self.model, self._shard(batches), self.device)
+        keys = sorted(totals)
+        totals = dict(zip(keys, dist_.all_reduce_sum([totals[k] for k in keys], self.ctx, self.device)))
         return _floats(self.task.summarize(totals))
 
     # ------------------------------------------------------------------ checkpoints
@@ -353,8 +347,46 @@ class Trainer:
             ckpt.update_config_json(self.run_dir, "train", self.config.to_dict())
 
 
+def evaluate(model: torch.nn.Module, task: Any, batches: Any, device: str | torch.device | None = None,
+             ) -> dict[str, float]:
+    """``task.summarize`` of the stats of ``model`` summed over ``batches`` (one process, no gradients,
+    state carried when ``batches.carries_state``). ``device`` defaults to where the model's parameters are."""
+    _check_batches(batches, "batches")
+    if device is None:
+        device = next(model.parameters()).device
+    return _floats(task.summarize(_sum_stats(model, batches, torch.device(device))))
+
+
+def _sum_stats(model: torch.nn.Module, batches: Any, device: torch.device) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    sums, state = _EpochSums(), None
+    try:
+        with torch.no_grad():
+            for i in range(len(batches)):
+                batch = move_to(batches.get(i, 0), device)
+                out = model(batch, state=state) if batches.carries_state else model(batch)
+                state = out.state if batches.carries_state else None
+                keys = list(out.stats)
+                sums.add_stats(dict(zip(keys, _to_floats([out.stats[k] for k in keys]))))
+    finally:
+        model.train(was_training)
+    return sums.totals
+
+
 def _floats(metrics: dict) -> dict[str, float]:
     return {str(k): float(v) for k, v in metrics.items()}
+
+
+def _to_floats(values: list) -> list[float]:
+    """Python floats of a list of scalars and scalar tensors, with a single device->host transfer."""
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    if not tensors:
+        return [float(v) for v in values]
+    device = tensors[0].device
+    stacked = torch.stack([v.detach().reshape(()).to(device, torch.float64) if isinstance(v, torch.Tensor)
+                           else torch.tensor(float(v), dtype=torch.float64, device=device) for v in values])
+    return stacked.tolist()
 
 
 def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
