@@ -32,6 +32,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState, RecurrentCell, map_state
 from rnnkit.nn.init import check_scheme, initialize
+from rnnkit.nn.scan import fast_scan_for
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class Recurrent(nn.Module):
         init: ``"default"``, ``"uniform(a)"``, ``"orthogonal"`` or ``"identity"`` (IRNN); see rnnkit.nn.init.
         forget_bias: total forget-gate bias for LSTM cells after init (None keeps the init's value).
     """
+
+    use_fast_scan = True  # loop path: hand-written BPTT scan (rnnkit.nn.scan) for the cells it supports;
+    # False forces python_scan (autograd through every step)
 
     def __init__(
         self,
@@ -193,17 +197,25 @@ class Recurrent(nn.Module):
     @property
     def path(self) -> str:
         """"fused", "fused per layer: <why>" or "loop: <why>" — never a silent fallback."""
+        scan = self._scan_note()
         if not self.use_fused:
-            return "loop: use_fused=False"
+            return "loop: use_fused=False" + scan
         unfusable = [c for c in self._cells if _fused_kernel(c) is None]
         if unfusable:
-            return f"loop: {self._describe(unfusable[0])} has no fused kernel"
+            return f"loop: {self._describe(unfusable[0])} has no fused kernel" + scan
         between = []
         if self.skip:
             between.append(f"{self.skip} skip")
         if self.variational and self.dropout > 0:
             between.append("variational dropout")
         return "fused per layer: " + ", ".join(between) if between else "fused"
+
+    def _scan_note(self) -> str:
+        """"" when the loop runs the hand-written BPTT scan (rnnkit.nn.scan) for every cell, else why it does not."""
+        if not self.use_fast_scan:
+            return " (python_scan: use_fast_scan=False)"
+        slow = [c for c in self._cells if fast_scan_for(c) is None]
+        return f" (python_scan: no fast scan for {self._describe(slow[0])})" if slow else ""
 
     @staticmethod
     def _describe(cell: RecurrentCell) -> str:
@@ -330,7 +342,9 @@ class Recurrent(nn.Module):
                 outs, final = [], []
                 for d in range(D):
                     s = map_state(state, lambda t, i=k * D + d: t[i])
-                    o, f = unroll(cells[k * D + d], x, s, lengths, reverse=d == 1)
+                    cell = cells[k * D + d]
+                    scan = fast_scan_for(cell) if self.use_fast_scan else None  # None: python_scan
+                    o, f = unroll(cell, x, s, lengths, reverse=d == 1, scan=scan)
                     outs.append(o)
                     final.append(f)
                 out = outs[0] if D == 1 else torch.cat(outs, dim=-1)
