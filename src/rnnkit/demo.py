@@ -18,7 +18,7 @@ from rnnkit.train import TrainConfig
 
 def run_demo(run_dir="runs/demo", minutes: float = 3.0, epochs: int = 4, seed: int = 0) -> dict:
     """Train, evaluate the best checkpoint on the held-back 10% of the text, sample. Returns the numbers."""
-    data = lm.LMDataConfig(level="char", batch_size=64, bptt=64)
+    data = lm.LMDataConfig(level="char", batch_size=64, bptt=64, eval_batch_size=64)
     corpus = data.load()
     model_config = lm.RNNLMConfig(vocab_size=len(corpus.vocab), cell="lstm", layers=2, hidden=256, emb=64,
                                   dropout=0.0, init_range=0.08)
