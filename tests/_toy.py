@@ -5,6 +5,7 @@ BPTT (state carried across windows), dropout (RNG state on resume) and sharding 
 
 Also a script, so tests can run (and SIGKILL, and resume) training in a subprocess or under torchrun:
     python tests/_toy.py RUN_DIR [--resume] [--epochs N] [--sleep S] [--checkpoint-every K] [--dropout P]
+                         [--crash-at EPOCH:BATCH] [--optimizer NAME] [--lr LR] [--batch-size B]
 """
 
 from __future__ import annotations
@@ -76,6 +77,29 @@ class StreamBatches:
         return StreamBatches._from(self.x[rows], self.y[rows], self.bptt, self.sleep)
 
 
+class Crash(Exception):
+    """Raised by :class:`CrashingBatches`: a simulated crash in the middle of an epoch."""
+
+
+class CrashingBatches:
+    """Wraps Batches and raises :class:`Crash` once, when batch ``i`` of ``epoch`` is requested."""
+
+    def __init__(self, inner, epoch: int, i: int) -> None:
+        self.inner, self.at, self.carries_state = inner, (epoch, i), inner.carries_state
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def get(self, i: int, epoch: int):
+        if (epoch, i) == self.at:
+            self.at = None
+            raise Crash(f"simulated crash at epoch {epoch}, batch {i}")
+        return self.inner.get(i, epoch)
+
+    def shard(self, rank: int, world_size: int) -> CrashingBatches:
+        return CrashingBatches(self.inner.shard(rank, world_size), *self.at)
+
+
 @dataclass
 class Output:
     loss: torch.Tensor
@@ -137,10 +161,14 @@ def main(argv: list[str]) -> int:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--stream-length", type=int, default=1201)
+    p.add_argument("--crash-at", default=None, help="EPOCH:BATCH (0-based): raise there, once")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     model, task, train, valid = build(dropout=a.dropout, sleep=a.sleep, batch_size=a.batch_size,
                                       n=a.stream_length)
+    if a.crash_at:
+        epoch, i = (int(v) for v in a.crash_at.split(":"))
+        train = CrashingBatches(train, epoch, i)
     config = TrainConfig(epochs=a.epochs, optimizer=a.optimizer, lr=a.lr, momentum=0.0, device="cpu",
                          checkpoint_every=a.checkpoint_every, log_every=1, progress=False, tensorboard=False,
                          seed=7)

@@ -12,7 +12,7 @@ import torch
 from rnnkit.train import TrainConfig, Trainer, TrainingDiverged, load_weights
 from rnnkit.train.checkpoint import load_checkpoint
 from rnnkit.train.progress import read_metrics
-from tests._toy import ToyLM, build
+from tests._toy import Crash, CrashingBatches, ToyLM, build
 
 
 @pytest.fixture(autouse=True)
@@ -99,29 +99,6 @@ def test_same_seed_same_losses_different_seed_different_losses(tmp_path):
     assert a[0]["train"] != c[0]["train"]  # the seed drives dropout
 
 
-class Interrupt(Exception):
-    pass
-
-
-class InterruptingBatches:
-    """Wraps Batches and raises once when batch (epoch, i) is requested: a crash in the middle of an epoch."""
-
-    def __init__(self, inner, at):
-        self.inner, self.at, self.carries_state = inner, at, inner.carries_state
-
-    def __len__(self):
-        return len(self.inner)
-
-    def get(self, i, epoch):
-        if (epoch, i) == self.at:
-            self.at = None
-            raise Interrupt
-        return self.inner.get(i, epoch)
-
-    def shard(self, rank, world_size):
-        return InterruptingBatches(self.inner.shard(rank, world_size), self.at)
-
-
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop", "adagrad"])
 def test_resume_mid_epoch_reaches_the_same_losses_and_weights(tmp_path, optimizer):
     cfg = config(epochs=3, optimizer=optimizer, lr=0.01 if optimizer != "sgd" else 0.5, momentum=0.5 * (
@@ -130,8 +107,8 @@ def test_resume_mid_epoch_reaches_the_same_losses_and_weights(tmp_path, optimize
     full = Trainer(model, task, train, valid, cfg, tmp_path / "full").fit()
 
     model2, task, train, valid = build(seed=0, dropout=0.3)
-    with pytest.raises(Interrupt):
-        Trainer(model2, task, InterruptingBatches(train, (1, 13)), valid, cfg, tmp_path / "cut").fit()
+    with pytest.raises(Crash):
+        Trainer(model2, task, CrashingBatches(train, 1, 13), valid, cfg, tmp_path / "cut").fit()
     saved = load_checkpoint(tmp_path / "cut" / "checkpoint.safetensors")
     assert (saved["epoch"], saved["next_batch"]) == (1, 10)  # the last mid-epoch checkpoint before batch 13
 

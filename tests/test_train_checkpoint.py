@@ -22,6 +22,7 @@ from rnnkit.train import (
     atomic_write_json,
     detach_tree,
     load_weights,
+    progress,
     save_weights,
     update_config_json,
 )
@@ -205,3 +206,28 @@ def test_progress_bar_shows_metrics_and_tokens_per_second_on_a_terminal(monkeypa
     quiet.update(lambda: {"loss": 1.0}, tokens=10)
     quiet.close()
     assert screen.getvalue() == ""
+
+
+def test_metrics_log_feeds_tensorboard_when_available_and_truncates_on_resume(tmp_path, monkeypatch):
+    scalars = []
+
+    class FakeWriter:  # stands in for torch.utils.tensorboard.SummaryWriter (tensorboard is optional)
+        def add_scalar(self, tag, value, step):
+            scalars.append((tag, value, step))
+
+        def close(self):
+            scalars.append("closed")
+
+    monkeypatch.setattr(progress, "_tensorboard_writer", lambda log_dir: FakeWriter())
+    log = progress.MetricsLog(tmp_path, tensorboard=True)
+    log.write({"epoch": 1, "step": 10, "split": "train", "metrics": {"loss": 2.0}, "lr": 0.5, "grad_norm": 3.0,
+               "clipped": 0.0})
+    log.write({"epoch": 1, "step": 10, "split": "valid", "metrics": {"ppl": 7.0}})
+    log.write({"epoch": 2, "step": 20, "split": "train", "metrics": {"loss": 1.0}})
+    log.close()
+    assert scalars == [("train/loss", 2.0, 10), ("train/lr", 0.5, 10), ("train/grad_norm", 3.0, 10),
+                       ("train/clipped", 0.0, 10), ("valid/ppl", 7.0, 10), ("train/loss", 1.0, 20), "closed"]
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 2, "step": 2')  # a line torn by SIGKILL
+    progress.MetricsLog(tmp_path, fresh=False).truncate_after(10)
+    assert [r["step"] for r in progress.read_metrics(tmp_path)] == [10, 10]

@@ -102,3 +102,27 @@ def per_epoch_metrics(run_dir: Path) -> tuple[dict, dict]:
     train = [r["metrics"] for r in records if r["split"] == "train"]
     valid = [r["metrics"] for r in records if r["split"] == "valid"]
     return train[-1], valid[-1]
+
+
+def torchrun(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", TOY,
+           str(run_dir), *args]
+    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
+
+
+def test_two_process_run_crashed_mid_epoch_resumes_exactly(tmp_path):
+    # dropout: each rank's own RNG state must come back; checkpoint_every: each rank's carried state too
+    args = ["--epochs", "2", "--dropout", "0.3", "--checkpoint-every", "3", "--batch-size", "4",
+            "--stream-length", "401"]
+    full = torchrun(tmp_path / "full", *args)
+    assert full.returncode == 0, full.stderr[-3000:]
+    crashed = torchrun(tmp_path / "cut", *args, "--crash-at", "1:5")
+    assert crashed.returncode != 0 and "simulated crash at epoch 1, batch 5" in crashed.stderr
+    state = json.loads((tmp_path / "cut" / "trainer_state.json").read_text())
+    assert (state["epoch"], state["next_batch"]) == (1, 3)
+    resumed = torchrun(tmp_path / "cut", *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert per_epoch(tmp_path / "cut") == per_epoch(tmp_path / "full")
+    a, b = load_weights(tmp_path / "cut" / "weights.safetensors"), load_weights(
+        tmp_path / "full" / "weights.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
