@@ -224,3 +224,12 @@ def test_bad_inputs_are_rejected_with_what_was_expected(tmp_path):
         Trainer(model, bad, train, valid, config(epochs=1), tmp_path / "m").fit()
     with pytest.raises(Exception, match="no checkpoint to resume from"):
         Trainer(model, task, train, valid, config(), tmp_path / "empty").fit(resume=True)
+    with pytest.raises(ValueError, match="train_batches has no batch"):
+        Trainer(model, task, build(n=3)[2], valid, config(), tmp_path)
+
+
+def test_resuming_with_a_changed_optimization_setting_warns(tmp_path):
+    model, task, train, valid = build(seed=0, n=201)
+    Trainer(model, task, train, valid, config(epochs=1), tmp_path).fit()
+    with pytest.warns(UserWarning, match=r"lr: 0.5 -> 0.25"):
+        Trainer(model, task, train, valid, config(epochs=2, lr=0.25), tmp_path).fit(resume=True)

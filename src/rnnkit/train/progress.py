@@ -77,6 +77,21 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
+def print_epoch_summary(epoch: int, epochs: int, lr: float, train: dict, valid: dict | None,
+                        improved: bool) -> None:
+    """One line per epoch under the progress bars (terminal only): lr, train and valid metrics."""
+    if not sys.stderr.isatty():
+        return
+    parts = [f"epoch {epoch}/{epochs}", f"lr {lr:.4g}", "train " + _fmt(train)]
+    if valid is not None:
+        parts.append("valid " + _fmt(valid))
+    tqdm.write(" | ".join(parts) + (" *" if improved else ""), file=sys.stderr)
+
+
+def _fmt(metrics: dict) -> str:
+    return " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+
 class ProgressBar:
     """A tqdm bar over one epoch's batches showing the running metrics and tokens/s (stderr, TTY only)."""
 

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from rnnkit.train import checkpoint as ckpt
 from rnnkit.train import distributed as dist_
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.optim import LRSchedule, make_optimizer, set_lr
-from rnnkit.train.progress import MetricsLog, ProgressBar
+from rnnkit.train.progress import MetricsLog, ProgressBar, print_epoch_summary
 from rnnkit.train.tree import detach_tree, move_to
 
 
@@ -106,6 +107,9 @@ class Trainer:
         self.model = model.to(self.device)
         self.module = self._wrap(self.model)
         self.train_batches = self._shard(train_batches)
+        if len(self.train_batches) == 0:
+            raise ValueError(f"Trainer: train_batches has no batch (rank {self.ctx.rank} of {self.ctx.world_size}); "
+                             "expected at least one (is the training data shorter than one batch?)")
         self.optimizer = make_optimizer(self.model.parameters(), self.config)
         self.schedule = LRSchedule(self.config, self.monitor_mode)
         self.run_dir = None if run_dir is None else Path(run_dir)
@@ -271,6 +275,8 @@ class Trainer:
         log.write(self._record("train", train, self._tokens_per_second))
         if valid is not None:
             log.write(self._record("valid", valid))
+        if self.ctx.is_main and self.config.progress:
+            print_epoch_summary(self.epoch + 1, self.config.epochs, lr, train, valid, improved)
         self.history.append({"epoch": self.epoch + 1, "step": self.step, "lr": lr, "train": train, "valid": valid,
                              "improved": improved})
         self.epoch, self.next_batch, self.carry, self.sums = self.epoch + 1, 0, None, _EpochSums()
@@ -338,6 +344,7 @@ class Trainer:
         self.epoch, self.next_batch, self.step = state["epoch"], state["next_batch"], state["step"]
         self.history, self.stale_epochs, self.stopped = state["history"], state["stale_epochs"], state["stopped"]
         self.elapsed = state["elapsed"]
+        _warn_changed_config(state["config"], self.config.to_dict())
         own = state["ranks"][self.ctx.rank]
         ckpt.restore_rng(own["rng"])
         self.carry = own["carry"]
@@ -372,6 +379,17 @@ def _sum_stats(model: torch.nn.Module, batches: Any, device: torch.device) -> di
     finally:
         model.train(was_training)
     return sums.totals
+
+
+def _warn_changed_config(saved: dict, current: dict) -> None:
+    changed = sorted(k for k in current if k not in _FREE_TO_CHANGE and saved.get(k) != current[k])
+    if changed:
+        pairs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+        warnings.warn(f"resuming with a different training configuration ({pairs}); the continuation will "
+                      "not match the interrupted run exactly", stacklevel=3)
+
+
+_FREE_TO_CHANGE = {"epochs", "progress", "tensorboard", "log_every", "checkpoint_every", "device"}
 
 
 def _floats(metrics: dict) -> dict[str, float]:
