@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rnnkit.data import (
     DataError,
     LMStream,
+    RollingWindows,
     Vocab,
     bundled_path,
     detokenize,
@@ -142,3 +143,12 @@ def test_stream_rejects_bad_sizes():
         LMStream(torch.arange(100), 4, 0)
     with pytest.raises(ValueError, match="too short"):
         LMStream(torch.arange(5), 4, 3)
+
+
+def test_rolling_windows_continue_across_epochs():
+    stream = LMStream(torch.arange(400), 4, 7)  # 99 steps per column -> 15 windows
+    rolling = RollingWindows(stream, 6)
+    order = [rolling.get(i, epoch).inputs for epoch in range(4) for i in range(6)]
+    expected = [stream.get(k % len(stream)).inputs for k in range(24)]
+    assert all(torch.equal(a, b) for a, b in zip(order, expected))
+    assert len(rolling.shard(1, 2)) == 6

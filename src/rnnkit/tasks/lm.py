@@ -350,7 +350,10 @@ def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: L
     if max_minutes is not None:
         windows = windows_for_budget(model, train_batches, valid_batches, train.epochs, max_minutes)
         train_batches = RollingWindows(train_batches, windows)
-    save_run_files(run_dir, task, model_config, {**asdict(data), "windows_per_epoch": windows})
+    saved = {**asdict(data), "windows_per_epoch": windows}
+    for key in ("train", "valid"):  # absolute, so that --resume works from any directory
+        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    save_run_files(run_dir, task, model_config, saved)
     with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
         return trainer.fit()
 
