@@ -99,7 +99,8 @@ class ProgressBar:
         self.bar = None
         self.started = time.perf_counter()
         self.tokens = 0.0
-        self.last_update = 0.0
+        self.last_update = time.perf_counter()  # first redraw after 0.5 s, when the rates mean something
+        self.metrics: Callable[[], dict[str, float]] = dict
         if enabled and sys.stderr.isatty():
             self.bar = tqdm(total=total, initial=start, desc=f"epoch {epoch}/{epochs}", file=sys.stderr,
                             dynamic_ncols=True, leave=True)
@@ -109,14 +110,18 @@ class ProgressBar:
         self.tokens += tokens
         if self.bar is None:
             return
+        self.metrics = metrics
         self.bar.update(1)
         now = time.perf_counter()
         if now - self.last_update > 0.5:
             self.last_update = now
-            shown = {k: f"{v:.4g}" for k, v in metrics().items()}
-            if self.tokens:
-                shown["tok/s"] = f"{self.tokens / max(now - self.started, 1e-9):.0f}"
-            self.bar.set_postfix(shown, refresh=False)
+            self._show()
+
+    def _show(self) -> None:
+        shown = {k: f"{v:.4g}" for k, v in self.metrics().items()}
+        if self.tokens:
+            shown["tok/s"] = f"{self.tokens_per_second():.0f}"
+        self.bar.set_postfix(shown, refresh=False)
 
     def tokens_per_second(self) -> float | None:
         if not self.tokens:
@@ -125,4 +130,5 @@ class ProgressBar:
 
     def close(self) -> None:
         if self.bar is not None:
+            self._show()  # the epoch's final values
             self.bar.close()
