@@ -219,7 +219,7 @@ def test_bad_inputs_are_rejected_with_what_was_expected(tmp_path):
         Trainer(model, task, [1, 2, 3], valid, config(), tmp_path)
     with pytest.raises(TypeError, match="summarize"):
         Trainer(model, object(), train, valid, config(), tmp_path)
-    with pytest.raises(KeyError, match="task.monitor is 'bpc'"):
+    with pytest.raises(ValueError, match="task.monitor is 'bpc'"):
         bad = type("T", (), {"monitor": "bpc", "summarize": staticmethod(lambda t: {"loss": 1.0})})()
         Trainer(model, bad, train, valid, config(epochs=1), tmp_path / "m").fit()
     with pytest.raises(Exception, match="no checkpoint to resume from"):

@@ -101,6 +101,8 @@ class Trainer:
         self.task, self.valid_batches = task, valid_batches
         self.monitor = getattr(task, "monitor", "loss")
         self.monitor_mode = getattr(task, "monitor_mode", "min")
+        if self.monitor_mode not in ("min", "max"):
+            raise ValueError(f"Trainer: task.monitor_mode expected 'min' or 'max', got {self.monitor_mode!r}")
         self.ctx = dist_.from_env()
         self.device = dist_.pick_device(self.config.device, self.ctx)
         self._owns_group = dist_.init_process_group(self.ctx, self.device)
@@ -286,7 +288,7 @@ class Trainer:
 
     def _monitored(self, metrics: dict[str, float]) -> float:
         if self.monitor not in metrics:
-            raise KeyError(
+            raise ValueError(
                 f"Trainer: task.monitor is {self.monitor!r}, but task.summarize returned only {sorted(metrics)}"
             )
         return metrics[self.monitor]
