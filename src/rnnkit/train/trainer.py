@@ -189,7 +189,8 @@ class Trainer:
         if self.next_batch == 0:
             self.carry, self.sums = None, _EpochSums()
         self.module.train()
-        bar = ProgressBar(n, self.epoch + 1, self.config.epochs, self.next_batch, self.config.progress)
+        bar = ProgressBar(n, self.epoch + 1, self.config.epochs, self.next_batch,
+                          self.config.progress and self.ctx.is_main)
         try:
             for i in range(self.next_batch, n):
                 stats = self._train_step(move_to(batches.get(i, self.epoch), self.device), i)
