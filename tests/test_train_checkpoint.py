@@ -231,3 +231,25 @@ def test_metrics_log_feeds_tensorboard_when_available_and_truncates_on_resume(tm
         f.write('{"epoch": 2, "step": 2')  # a line torn by SIGKILL
     progress.MetricsLog(tmp_path, fresh=False).truncate_after(10)
     assert [r["step"] for r in progress.read_metrics(tmp_path)] == [10, 10]
+
+
+def test_move_to_reaches_every_tensor_of_a_batch_and_keeps_the_rest():
+    from dataclasses import dataclass
+
+    from rnnkit.train import move_to
+
+    @dataclass(frozen=True)
+    class Batch:
+        x: torch.Tensor
+        lengths: list
+        name: str
+
+    class Custom:
+        def to(self, device):
+            return ("moved", str(device))
+
+    batch = {"a": Batch(torch.ones(2), [torch.zeros(1), 3], "b0"), "b": (torch.ones(1), Custom()), "c": None}
+    moved = move_to(batch, torch.device("meta"))
+    assert moved["a"].x.is_meta and moved["a"].lengths[0].is_meta and moved["a"].lengths[1] == 3
+    assert moved["a"].name == "b0" and moved["c"] is None
+    assert moved["b"][0].is_meta and moved["b"][1] == ("moved", "meta")

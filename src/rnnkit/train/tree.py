@@ -26,8 +26,12 @@ def move_to(tree: Any, device: torch.device) -> Any:
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
         changes = {f.name: move_to(getattr(tree, f.name), device) for f in dataclasses.fields(tree) if f.init}
         return dataclasses.replace(tree, **changes)
-    if isinstance(tree, (tuple, list, dict)) or tree is None:
-        return _map_tensors(tree, lambda t: t.to(device, non_blocking=True))
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(move_to(x, device) for x in tree))
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(move_to(x, device) for x in tree)
+    if isinstance(tree, dict):
+        return {k: move_to(v, device) for k, v in tree.items()}
     if callable(getattr(tree, "to", None)):
         return tree.to(device)
     return tree
