@@ -233,3 +233,74 @@ def test_resuming_with_a_changed_optimization_setting_warns(tmp_path):
     Trainer(model, task, train, valid, config(epochs=1), tmp_path).fit()
     with pytest.warns(UserWarning, match=r"lr: 0.5 -> 0.25"):
         Trainer(model, task, train, valid, config(epochs=2, lr=0.25), tmp_path).fit(resume=True)
+
+
+class ShuffledPairs:
+    """Non-sequential data (a classification task): each epoch a new order; no state is carried."""
+
+    carries_state = False
+
+    def __init__(self, x, y, batch_size, seed=0):
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def get(self, i, epoch):
+        order = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(self.seed + epoch))
+        idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+        return {"x": self.x[idx], "y": self.y[idx]}
+
+    def shard(self, rank, world_size):
+        return ShuffledPairs(self.x[rank::world_size], self.y[rank::world_size], self.batch_size, self.seed)
+
+
+class Classifier(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+
+    def forward(self, batch):  # no `state` argument: the Trainer must not pass one
+        logits = self.net(batch["x"])
+        loss = torch.nn.functional.cross_entropy(logits, batch["y"])
+        correct = (logits.argmax(-1) == batch["y"]).sum()
+        return type("Out", (), {"loss": loss, "state": None,
+                                "stats": {"loss_sum": loss.detach() * len(batch["y"]), "correct": correct,
+                                          "n": len(batch["y"])}})()
+
+
+class Accuracy:
+    monitor, monitor_mode = "accuracy", "max"
+
+    @staticmethod
+    def summarize(t):
+        return {"loss": t["loss_sum"] / t["n"], "accuracy": t["correct"] / t["n"]}
+
+
+def test_non_sequential_task_matches_a_hand_loop_and_keeps_the_max_accuracy_as_best(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(90, 4, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 1).long()
+    train, valid = ShuffledPairs(x[:60], y[:60], 16), ShuffledPairs(x[60:], y[60:], 16)
+    torch.manual_seed(0)
+    model = Classifier()
+    oracle = copy.deepcopy(model)
+    cfg = config(epochs=6, optimizer="adam", lr=0.05, weight_decay=1e-3, clip_mode="value", clip=0.5)
+    history = Trainer(model, Accuracy(), train, valid, cfg, tmp_path).fit()
+
+    opt = torch.optim.Adam(oracle.parameters(), lr=0.05, weight_decay=1e-3)
+    for epoch in range(6):
+        for i in range(len(train)):
+            opt.zero_grad()
+            oracle(train.get(i, epoch)).loss.backward()
+            torch.nn.utils.clip_grad_value_(oracle.parameters(), 0.5)
+            opt.step()
+    assert params_equal(model, oracle)
+    accuracies = [h["valid"]["accuracy"] for h in history]
+    running_max = [max(accuracies[: i + 1]) for i in range(len(accuracies))]
+    assert [h["improved"] for h in history] == [
+        i == 0 or accuracies[i] > running_max[i - 1] for i in range(len(accuracies))]
+    best = Classifier()
+    load_weights(tmp_path / "best.safetensors", best)
+    trainer = Trainer(best, Accuracy(), train, valid, config(epochs=0), None)
+    assert trainer.evaluate(valid)["accuracy"] == max(accuracies)
