@@ -163,8 +163,8 @@ def test_resume_file_is_one_safetensors_file_whose_metadata_holds_the_json_state
     assert torch.equal(back["optimizer"]["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
     assert isinstance(back["ranks"][0]["carry"], State)
     (tmp_path / "bad.safetensors").write_bytes((tmp_path / "c.safetensors").read_bytes()[:100])
-    with pytest.raises(Exception):  # noqa: B017 - a torn file must not load as a checkpoint
-        ckpt.load_checkpoint(tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match="bad.safetensors: not a readable safetensors file"):
+        ckpt.load_checkpoint(tmp_path / "bad.safetensors")  # a torn file must not load as a checkpoint
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -133,7 +133,7 @@ def load_weights(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file not found")
-    tensors = safetensors.torch.load_file(str(path), device=str(device))
+    tensors = _load_file(path, device)
     if model is not None:
         model.load_state_dict(tensors, strict=strict)
     return tensors
@@ -141,8 +141,18 @@ def load_weights(
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The str->str metadata of a safetensors file."""
-    with safetensors.safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (safetensors.SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def _load_file(path: Path, device: str | torch.device) -> dict[str, torch.Tensor]:
+    try:
+        return safetensors.torch.load_file(str(path), device=str(device))
+    except (safetensors.SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
 
 
 # --------------------------------------------------------------------------- optimizer state
@@ -298,7 +308,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     meta = read_metadata(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: expected format {FORMAT!r}, found {meta.get('format')!r}")
-    tensors = safetensors.torch.load_file(str(path), device=str(device))
+    tensors = _load_file(path, device)
     state = json.loads(meta["trainer_state"])
     ranks = state.pop("ranks")
     state = _from_jsonable(state)
