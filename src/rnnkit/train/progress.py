@@ -19,7 +19,10 @@ class MetricsLog:
     """Appends one JSON object per line to RUN_DIR/metrics.jsonl (and to TensorBoard if enabled).
 
     Every record has ``epoch`` (from 1), ``step`` (optimizer steps so far), ``split``, ``time`` (seconds since
-    the run started) and ``metrics``; training records add ``lr``, ``grad_norm`` and ``clipped``.
+    the run started) and ``metrics``; training records add ``lr``, ``grad_norm`` (mean pre-clip global norm),
+    ``clipped`` (fraction of steps where clipping fired) and ``tokens_per_second``. Splits: "train" and
+    "valid" (one per epoch, summed over all processes under DDP) and "train_running" (every ``log_every``
+    steps: the epoch so far, as seen by rank 0).
     """
 
     def __init__(self, run_dir: str | os.PathLike | None, tensorboard: bool = False, fresh: bool = True) -> None:

@@ -203,7 +203,8 @@ class Trainer:
         finally:
             bar.close()
         self.next_batch = n
-        self._tokens_per_second = bar.tokens_per_second()
+        rate = bar.tokens_per_second()  # this process's; all processes run in lockstep under DDP
+        self._tokens_per_second = None if rate is None else rate * self.ctx.world_size
 
     def _train_step(self, batch: Any, index: int) -> dict:
         carries = self.train_batches.carries_state
