@@ -8,11 +8,11 @@ import math
 
 import pytest
 import torch
+from _toy import Crash, CrashingBatches, ToyLM, build
 
 from rnnkit.train import TrainConfig, Trainer, TrainingDiverged, load_weights
 from rnnkit.train.checkpoint import load_checkpoint
 from rnnkit.train.progress import read_metrics
-from tests._toy import Crash, CrashingBatches, ToyLM, build
 
 
 @pytest.fixture(autouse=True)
