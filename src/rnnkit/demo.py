@@ -3,8 +3,9 @@ trained for a few minutes on CPU, then its validation bits per character and a 3
 
 Equivalent to
 
-    rnnkit train lm --level char --cell lstm --layers 2 --hidden 256 --emb 64 --bptt 64 --batch-size 64 \
-        --optimizer adam --lr 3e-3 --clip 5 --epochs 4 --max-minutes 3 --out runs/demo
+    rnnkit train lm --level char --cell lstm --layers 2 --hidden 256 --emb 64 --bptt 64 --batch-size 32 \
+        --init-range 0.08 --optimizer adam --lr 3e-3 --clip 5 --lr-schedule step --lr-factor 0.5 \
+        --lr-decay-start 3 --epochs 4 --max-minutes 3 --out runs/demo   # (and eval batch size 64)
     rnnkit sample runs/demo --prime "ROMEO:" --length 300 --temperature 0.8 --seed 0
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rnnkit.train import TrainConfig
 
 def run_demo(run_dir="runs/demo", minutes: float = 3.0, epochs: int = 4, seed: int = 0) -> dict:
     """Train, evaluate the best checkpoint on the held-back 10% of the text, sample. Returns the numbers."""
-    data = lm.LMDataConfig(level="char", batch_size=64, bptt=64, eval_batch_size=64)
+    data = lm.LMDataConfig(level="char", batch_size=32, bptt=64, eval_batch_size=64)
     corpus = data.load()
     model_config = lm.RNNLMConfig(vocab_size=len(corpus.vocab), cell="lstm", layers=2, hidden=256, emb=64,
                                   dropout=0.0, init_range=0.08)

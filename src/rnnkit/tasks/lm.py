@@ -381,13 +381,12 @@ def windows_for_budget(model, train_batches, valid_batches, epochs: int, minutes
     import time
 
     probe = copy.deepcopy(model).train()
-    n_probe = min(4, len(train_batches))
     times = []
-    for i in range(n_probe):
+    for i in range(min(6, len(train_batches))):
         start = time.perf_counter()
         probe(train_batches.get(i, 0)).loss.backward()
         times.append(time.perf_counter() - start)
-    per_window = 1.3 * min(times[1:] or times)  # + the optimizer step and clipping
+    per_window = 1.3 * sorted(times[1:] or times)[len(times[1:]) // 2]  # median; + optimizer step, clipping
     tokens_ratio = valid_batches.num_tokens / max(train_batches.num_tokens, 1)
     valid_seconds = per_window / 3 * len(train_batches) * tokens_ratio  # forward only, ~1/3 of fwd+bwd
     budget = minutes * 60 / max(epochs, 1) - valid_seconds
