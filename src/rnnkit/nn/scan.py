@@ -85,11 +85,6 @@ def _emit(hs: list[Tensor], keep: Tensor | None) -> Tensor:
     return out if keep is None else out * keep
 
 
-def _previous(first: Tensor, seq: Tensor) -> Tensor:
-    """(T, B, H): the state entering each step, [s_0, s_1, ..., s_{T-1}]."""
-    return torch.cat([first.unsqueeze(0), seq[:-1]])
-
-
 def _live(keep: Tensor | None, like: Tensor) -> Tensor | float:
     """1.0 where alive and 0.0 where not, (T, B, 1); 1.0 without a mask."""
     return 1.0 if keep is None else keep.to(like.dtype)
@@ -181,8 +176,7 @@ def _elman_backward(saved, d_out, d_final, kind: str):
         dh = dh + d_hs[t]  # ∂L/∂h_t = e_t + W^T δ_{t+1}
         torch.mul(dh, phi_prime[t], out=delta[t])  # δ_t = ∂L/∂h_t ⊙ φ'(a_t)
         dh = _back_to(dh, None if dead is None else dead[t], delta[t], times_W)
-    dW = _through_time(delta, _previous(h0, hs))  # Σ_t δ_t h_{t-1}^T
-    return delta, (dh,), (dW, _sum_bt(delta))
+    return delta, (dh,), (_weight_grad(delta, h0, hs), _sum_bt(delta))  # Σ_t δ_t h_{t-1}^T, Σ_t δ_t
 
 
 # -- LSTM: gates (i, f, g, o), c_t = f ⊙ c_{t-1} + i ⊙ c̃, h_t = o ⊙ tanh(c_t) ----------------------------------------
@@ -324,44 +318,36 @@ def _ln_lstm_backward(saved, d_out, d_final):
 # -- GRU: r, z = σ(...), n = tanh(...), h_t = (1 − z) ⊙ n + z ⊙ h_{t-1} (torch.nn's z) -----------------------------
 def _gru_forward(ux, state, params, keep, reset: str):
     (h,), (W, b) = state, params
-    h0, (B, H) = h, h.shape
+    T, (B, H), h0 = ux.shape[0], h.shape, h
     before = reset == "before"
-    a_x = ux + b if before and b is not None else ux  # reset-before: b_hh adds like b_ih
-    a_rz, a_n = a_x[..., : 2 * H], a_x[..., 2 * H :]
+    u_rz, u_n = ux[..., : 2 * H], ux[..., 2 * H :]
+    rz, n, hn, hs = ux.new_empty(T, B, 2 * H), ux.new_empty(T, B, H), ux.new_empty(T, B, H), ux.new_empty(T, B, H)
     if before:  # W_n acts on r ⊙ h_{t-1}: two matmuls per step
         times_W_rz, times_W_n = _times(W[: 2 * H], B), _times(W[2 * H :], B)
+        b_rz, b_n = (None, None) if b is None else (b[: 2 * H], b[2 * H :])
     else:
         times_W = _times(W, B)
-    rzs, ns, hns, hs = [], [], [], []
-    for t in range(ux.shape[0]):
+    for t in range(T):
         if before:
-            r, z = times_W_rz(h).add_(a_rz[t]).sigmoid_().chunk(2, dim=1)
-            hn = r * h
-            n = times_W_n(hn).add_(a_n[t]).tanh_()  # n = tanh(U_n x + b_in + W_n (r ⊙ h) + b_hn)
+            a_rz = times_W_rz(h).add_(u_rz[t])
+            r, z = torch.sigmoid(a_rz if b is None else a_rz.add_(b_rz), out=rz[t]).chunk(2, dim=1)
+            a_n = times_W_n(torch.mul(r, h, out=hn[t])).add_(u_n[t])  # U_n x + b_in + W_n (r ⊙ h_{t-1})
+            torch.tanh(a_n if b is None else a_n.add_(b_n), out=n[t])  # ... + b_hn
         else:
             wh = times_W(h) if b is None else times_W(h).add_(b)  # W h_{t-1} + b_hh
-            r, z = wh[:, : 2 * H].add(a_rz[t]).sigmoid_().chunk(2, dim=1)
-            hn = wh[:, 2 * H :]  # W_n h_{t-1} + b_hn, gated by r
-            n = torch.addcmul(a_n[t], r, hn).tanh_()  # n = tanh(U_n x + b_in + r ⊙ (W_n h + b_hn))
-        h = _carry(None if keep is None else keep[t], torch.lerp(n, h, z), h)  # (1 − z) ⊙ n + z ⊙ h_{t-1}
-        rzs.append(torch.cat([r, z], dim=1))
-        ns.append(n)
-        hns.append(hn)
-        hs.append(h)
-    out = _emit(hs, keep)
-    saved = {"rz": torch.stack(rzs), "n": torch.stack(ns), "hn": torch.stack(hns),
-             "hs": out if keep is None else torch.stack(hs), "h0": h0, "W": W, "keep": keep}
-    return out, (h,), saved
+            r, z = torch.sigmoid(wh[:, : 2 * H].add_(u_rz[t]), out=rz[t]).chunk(2, dim=1)
+            hn[t] = wh[:, 2 * H :]  # W_n h_{t-1} + b_hn, gated by r
+            torch.tanh(torch.addcmul(u_n[t], r, hn[t]), out=n[t])  # n = tanh(U_n x + b_in + r ⊙ (W_n h + b_hn))
+        h = _carry(None if keep is None else keep[t], torch.lerp(n[t], h, z), h)  # (1 − z) ⊙ n + z ⊙ h_{t-1}
+        hs[t] = h
+    out = hs if keep is None else hs * keep
+    return out, (h,), {"rz": rz, "n": n, "hn": hn, "hs": hs, "h0": h0, "W": W, "keep": keep}
 
 
-def _gru_local(rz: Tensor, n: Tensor, h_prev: Tensor, live):
-    """The step-local derivatives for all steps (zero where not alive): δn = ∂h ⊙ K_n, δz = ∂h ⊙ K_z, and z with
-    1 where the state was carried (∂L/∂h_{t-1} gets ∂L/∂h_t ⊙ z)."""
-    r, z = rz.chunk(2, dim=2)
-    K_n = (1 - z) * (1 - n * n) * live  # ∂h_t/∂(pre-activation of n)
-    K_z = (h_prev - n) * z * (1 - z) * live  # ∂h_t/∂(pre-activation of z)
-    z_carry = z if isinstance(live, float) else torch.where(live > 0, z, 1.0)
-    return r, K_n, K_z, z_carry
+def _gru_deltas(dh: Tensor, z: Tensor, n: Tensor, h_prev: Tensor, d_z: Tensor, d_n: Tensor) -> None:
+    """δn = ∂h ⊙ (1 − z) ⊙ (1 − n²) and δz = ∂h ⊙ (h_{t-1} − n) ⊙ z (1 − z), into d_n and d_z."""
+    torch.mul(dh - dh * z, 1 - n * n, out=d_n)
+    torch.mul(dh * (h_prev - n), torch.addcmul(z, z, z, value=-1), out=d_z)
 
 
 def _gru_before_backward(saved, d_out, d_final):
@@ -369,22 +355,20 @@ def _gru_before_backward(saved, d_out, d_final):
     T, B, H = hs.shape
     times_W_rz, times_W_n = _times(W[: 2 * H].t(), B), _times(W[2 * H :].t(), B)  # δ ↦ W_{rz}^T δ, W_n^T δ
     live = _live(keep, hs)
-    h_prev = _previous(h0, hs)
-    r, K_n, K_z, z = _gru_local(rz, n, h_prev, live)
-    K_r = h_prev * r * (1 - r)  # ∂(r ⊙ h_{t-1})/∂(pre-activation of r), times h_{t-1}
-    d_hs = d_out * live
-    d_rz = torch.empty(T, B, 2 * H, dtype=hs.dtype, device=hs.device)  # [δr, δz]
-    d_n = torch.empty_like(hs)  # δn
+    d_rz, d_n = hs.new_empty(T, B, 2 * H), torch.empty_like(hs)  # [δr, δz], δn
     dh = d_final[0]
     for t in reversed(range(T)):
-        dh = dh + d_hs[t]  # ∂L/∂h_t
-        torch.mul(dh, K_n[t], out=d_n[t])  # δn
-        torch.mul(dh, K_z[t], out=d_rz[t, :, H:])  # δz
+        (r, z), h_prev = rz[t].chunk(2, dim=1), hs[t - 1] if t else h0
+        dh = dh + d_out[t] * live[t] if keep is not None else dh + d_out[t]  # ∂L/∂h_t
+        if keep is not None:  # where the sequence had ended, h was carried: its gradient passes as is
+            dh, dh_old = dh * live[t], dh * (1 - live[t])
+        _gru_deltas(dh, z, n[t], h_prev, d_rz[t, :, H:], d_n[t])
         d_rh = times_W_n(d_n[t])  # ∂L/∂(r ⊙ h_{t-1}) = W_n^T δn
-        torch.mul(d_rh, K_r[t], out=d_rz[t, :, :H])  # δr
-        dh = torch.addcmul(dh * z[t], r[t], d_rh)  # through z ⊙ h_{t-1} and through r ⊙ h_{t-1} ...
-        dh = times_W_rz(d_rz[t]).add_(dh)  # ... and through r and z: W_{r,z}^T δ_{r,z}
-    dW = torch.cat([_through_time(d_rz, h_prev), _through_time(d_n, r_h)])
+        torch.mul(d_rh * h_prev, torch.addcmul(r, r, r, value=-1), out=d_rz[t, :, :H])  # δr
+        dh = times_W_rz(d_rz[t]).add_(dh * z).addcmul_(r, d_rh)  # via r and z; z ⊙ h_{t-1}; r ⊙ h_{t-1}
+        if keep is not None:
+            dh.add_(dh_old)
+    dW = torch.cat([_weight_grad(d_rz, h0, hs), _through_time(d_n, r_h)])
     delta = torch.cat([d_rz, d_n], dim=2)  # [δr, δz, δn] = ∂L/∂(U x_t + b_ih)
     return delta, (dh,), (dW, _sum_bt(delta))
 
@@ -393,19 +377,21 @@ def _gru_after_backward(saved, d_out, d_final):
     rz, n, hn, hs, h0, W, keep = (saved[k] for k in ("rz", "n", "hn", "hs", "h0", "W", "keep"))
     T, B, H = hs.shape
     live = _live(keep, hs)
-    h_prev = _previous(h0, hs)
-    r, K_n, K_z, z = _gru_local(rz, n, h_prev, live)  # carried rows: K = 0, z = 1
-    K = torch.cat([K_n * hn * r * (1 - r), K_z, K_n * r], dim=2)  # ∂L/∂(W h + b_hh) = ∂h ⊙ K
-    d_hs = d_out * live
-    d_wh = torch.empty(T, B, 3 * H, dtype=hs.dtype, device=hs.device)  # [δr, δz, r ⊙ δn]
-    dhs = torch.empty_like(hs)  # ∂L/∂h_t
+    d_wh, d_n = hs.new_empty(T, B, 3 * H), torch.empty_like(hs)  # ∂L/∂(W h_{t-1} + b_hh) = [δr, δz, r ⊙ δn]; δn
     dh, times_W = d_final[0], _times(W.t(), B)  # δ ↦ W^T δ
     for t in reversed(range(T)):
-        dh = torch.add(dh, d_hs[t], out=dhs[t])
-        torch.mul(K[t].view(B, 3, H), dh.unsqueeze(1), out=d_wh[t].view(B, 3, H))
-        dh = times_W(d_wh[t]).add_(dh * z[t])  # z ⊙ ∂L/∂h_t + W^T ∂L/∂(W h_{t-1} + b_hh)
-    delta = torch.cat([d_wh[:, :, : 2 * H], dhs * K_n], dim=2)  # [δr, δz, δn] = ∂L/∂(U x_t + b_ih)
-    return delta, (dh,), (_through_time(d_wh, h_prev), _sum_bt(d_wh))
+        (r, z), h_prev = rz[t].chunk(2, dim=1), hs[t - 1] if t else h0
+        dh = dh + d_out[t] * live[t] if keep is not None else dh + d_out[t]  # ∂L/∂h_t
+        if keep is not None:  # where the sequence had ended, h was carried: its gradient passes as is
+            dh, dh_old = dh * live[t], dh * (1 - live[t])
+        _gru_deltas(dh, z, n[t], h_prev, d_wh[t, :, H : 2 * H], d_n[t])
+        torch.mul(d_n[t] * hn[t], torch.addcmul(r, r, r, value=-1), out=d_wh[t, :, :H])  # δr
+        torch.mul(d_n[t], r, out=d_wh[t, :, 2 * H :])
+        dh = times_W(d_wh[t]).add_(dh * z)  # W^T ∂L/∂(W h_{t-1} + b_hh) + z ⊙ ∂L/∂h_t
+        if keep is not None:
+            dh.add_(dh_old)
+    delta = torch.cat([d_wh[:, :, : 2 * H], d_n], dim=2)  # [δr, δz, δn] = ∂L/∂(U x_t + b_ih)
+    return delta, (dh,), (_weight_grad(d_wh, h0, hs), _sum_bt(d_wh))
 
 
 # -- which cells have a fast scan ----------------------------------------------------------------------------------
