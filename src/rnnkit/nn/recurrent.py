@@ -197,12 +197,11 @@ class Recurrent(nn.Module):
     @property
     def path(self) -> str:
         """"fused", "fused per layer: <why>" or "loop: <why>" — never a silent fallback."""
-        scan = self._scan_note()
         if not self.use_fused:
-            return "loop: use_fused=False" + scan
+            return "loop: use_fused=False" + self._scan_note()
         unfusable = [c for c in self._cells if _fused_kernel(c) is None]
         if unfusable:
-            return f"loop: {self._describe(unfusable[0])} has no fused kernel" + scan
+            return f"loop: {self._describe(unfusable[0])} has no fused kernel" + self._scan_note()
         between = []
         if self.skip:
             between.append(f"{self.skip} skip")

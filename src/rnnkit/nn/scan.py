@@ -248,46 +248,49 @@ def _lstm_backward(saved, d_out, d_final):
 
 
 # -- layer-norm LSTM: a = LN(U x_t) + LN(W h_{t-1}; α_h) + b, h_t = o ⊙ tanh(LN(c_t; α_c, β_c)) ----------------------
-def _normalise(a: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    """â = (a − mean(a)) / std(a) over the last dimension, and 1/std (B, 1): what LN's backward needs."""
-    a_hat, _, rstd = torch.native_layer_norm(a, a.shape[-1:], None, None, eps)
-    return a_hat, rstd
+def _layer_norm(a: Tensor, gain: Tensor, shift: Tensor | None, eps: float, mean: Tensor, rstd: Tensor) -> Tensor:
+    """LN(a; α, β) = α ⊙ (a − mean(a)) / std(a) + β over the last dimension; mean and 1/std (B, 1) go into
+    ``mean`` and ``rstd`` for the backward pass (aten's kernel, the one F.layer_norm runs)."""
+    y, mean[...], rstd[...] = torch.native_layer_norm(a, a.shape[-1:], gain, shift, eps)
+    return y
 
 
-def _normalise_backward(d_hat: Tensor, a_hat: Tensor, rstd: Tensor, out: Tensor | None = None) -> Tensor:
-    """∂L/∂a from ∂L/∂â:  (∂â − mean(∂â) − â ⊙ mean(∂â ⊙ â)) / std(a)."""
-    mean_d = d_hat.mean(dim=-1, keepdim=True)
-    mean_da = (d_hat * a_hat).mean(dim=-1, keepdim=True)
-    return torch.mul(torch.addcmul(d_hat - mean_d, a_hat, mean_da, value=-1), rstd, out=out)
+def _layer_norm_backward(d_y: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor, shift: Tensor | None):
+    """(∂L/∂a, ∂L/∂α, ∂L/∂β) of one step's LN from ∂L/∂y, batch-summed (aten's kernel):
+    ∂L/∂a = (∂â − mean(∂â) − â ⊙ mean(∂â ⊙ â)) / std(a) with ∂â = α ⊙ ∂L/∂y;  ∂L/∂α = Σ_b ∂L/∂y ⊙ â."""
+    mask = [True, True, shift is not None]
+    return torch.ops.aten.native_layer_norm_backward(d_y, a, a.shape[-1:], mean, rstd, gain, shift, mask)
 
 
 def _ln_lstm_forward(ux, state, params, keep, eps: float):
     (h, c), (W, b, alpha_h, alpha_c, beta_c) = state, params
     T, (B, H), (h0, c0) = ux.shape[0], h.shape, state
-    gates, m_hat = torch.empty_like(ux), torch.empty_like(ux)
-    hs, cs, c_hat = (ux.new_empty(T, B, H) for _ in range(3))
-    rstd_m, rstd_c = ux.new_empty(T, B, 1), ux.new_empty(T, B, 1)
+    gates, m = torch.empty_like(ux), torch.empty_like(ux)  # the gates; W h_{t-1} before normalisation
+    hs, cs, tanh_hc = (ux.new_empty(T, B, H) for _ in range(3))
+    mean_m, rstd_m, mean_c, rstd_c = (ux.new_empty(T, B, 1) for _ in range(4))
     times_W = _times(W, B)
     for t in range(T):
-        m_hat[t], rstd_m[t] = _normalise(times_W(h), eps)  # W h_{t-1}, normalised
-        a = torch.addcmul(ux[t], m_hat[t], alpha_h)  # LN(U x_t) + b_ih + LN(W h_{t-1}; α_h) + b_hh
-        s = _lstm_gates(a if b is None else a.add_(b), out=gates[t])
+        m[t] = times_W(h)
+        a = _layer_norm(m[t], alpha_h, None, eps, mean_m[t], rstd_m[t]).add_(ux[t])  # LN(W h; α_h) + LN(U x) + b_ih
+        s = _lstm_gates(a if b is None else a.add_(b), out=gates[t])  # ... + b_hh
         i, f, g, o = s.chunk(4, dim=1)
         c_new = torch.addcmul(f * c, i, g)  # c_t = f ⊙ c_{t-1} + i ⊙ c̃
-        c_hat[t], rstd_c[t] = _normalise(c_new, eps)
-        h_new = o * torch.addcmul(beta_c, c_hat[t], alpha_c).tanh_()  # h_t = o ⊙ tanh(LN(c_t; α_c, β_c))
+        torch.tanh(_layer_norm(c_new, alpha_c, beta_c, eps, mean_c[t], rstd_c[t]), out=tanh_hc[t])
+        h_new = o * tanh_hc[t]  # h_t = o ⊙ tanh(LN(c_t; α_c, β_c))
         keep_t = None if keep is None else keep[t]
         h, c = _carry(keep_t, h_new, h), _carry(keep_t, c_new, c)
         hs[t], cs[t] = h, c
     out = hs if keep is None else hs * keep
-    saved = {"gates": gates, "m_hat": m_hat, "rstd_m": rstd_m, "hs": hs, "cs": cs, "c_hat": c_hat, "rstd_c": rstd_c,
-             "h0": h0, "c0": c0, "W": W, "alpha_h": alpha_h, "alpha_c": alpha_c, "beta_c": beta_c, "keep": keep}
+    saved = {"gates": gates, "m": m, "mean_m": mean_m, "rstd_m": rstd_m, "hs": hs, "cs": cs, "tanh_hc": tanh_hc,
+             "mean_c": mean_c, "rstd_c": rstd_c, "h0": h0, "c0": c0, "W": W, "alpha_h": alpha_h,
+             "alpha_c": alpha_c, "beta_c": beta_c, "keep": keep}
     return out, (h, c), saved
 
 
 def _ln_lstm_backward(saved, d_out, d_final):
-    gates, hs, cs, c_hat, rstd_c, keep = (saved[k] for k in ("gates", "hs", "cs", "c_hat", "rstd_c", "keep"))
-    m_hat, rstd_m, alpha_h, alpha_c, beta_c = (saved[k] for k in ("m_hat", "rstd_m", "alpha_h", "alpha_c", "beta_c"))
+    gates, hs, cs, tanh_hc, keep = (saved[k] for k in ("gates", "hs", "cs", "tanh_hc", "keep"))
+    m, mean_m, rstd_m, mean_c, rstd_c = (saved[k] for k in ("m", "mean_m", "rstd_m", "mean_c", "rstd_c"))
+    alpha_h, alpha_c, beta_c = saved["alpha_h"], saved["alpha_c"], saved["beta_c"]
     T, B, H = hs.shape
     live = _live(keep, hs)
     delta, d_m = torch.empty_like(gates), torch.empty_like(gates)  # ∂L/∂a_t (gates), ∂L/∂(W h_{t-1})
@@ -296,17 +299,17 @@ def _ln_lstm_backward(saved, d_out, d_final):
     dh, dc = d_final
     for t in reversed(range(T)):
         s, c_prev = gates[t], cs[t - 1] if t else saved["c0"]
-        tanh_hc = torch.addcmul(beta_c, c_hat[t], alpha_c).tanh_()  # tanh(LN(c_t))
         dh = dh + d_out[t] * live[t] if keep is not None else dh + d_out[t]  # ∂L/∂h_t
         if keep is not None:  # where the sequence had ended, h and c were carried: their gradients pass as is
             dh, dc, dh_old, dc_old = dh * live[t], dc * live[t], dh * (1 - live[t]), dc * (1 - live[t])
-        d_hc = dh * s[:, 3 * H :] * (1 - tanh_hc * tanh_hc)  # ∂L/∂LN(c_t) = ∂h ⊙ o ⊙ tanh'
-        d_alpha_c.add_((d_hc * c_hat[t]).sum(0))
-        d_beta_c.add_(d_hc.sum(0))
-        dc = dc + _normalise_backward(d_hc * alpha_c, c_hat[t], rstd_c[t])  # ∂L/∂c_t
-        _lstm_deltas(s, c_prev, tanh_hc, dh, dc, delta[t])
-        d_alpha_h.add_((delta[t] * m_hat[t]).sum(0))
-        _normalise_backward(delta[t] * alpha_h, m_hat[t], rstd_m[t], out=d_m[t])
+        d_hc = dh * s[:, 3 * H :] * (1 - tanh_hc[t] * tanh_hc[t])  # ∂L/∂LN(c_t) = ∂h ⊙ o ⊙ tanh'
+        d_c, d_a, d_b = _layer_norm_backward(d_hc, cs[t], mean_c[t], rstd_c[t], alpha_c, beta_c)
+        dc = dc + d_c  # ∂L/∂c_t = f_{t+1} ⊙ ∂L/∂c_{t+1} + (through h_t)
+        d_alpha_c.add_(d_a)
+        d_beta_c.add_(d_b)
+        _lstm_deltas(s, c_prev, tanh_hc[t], dh, dc, delta[t])
+        d_m[t], d_a, _ = _layer_norm_backward(delta[t], m[t], mean_m[t], rstd_m[t], alpha_h, None)
+        d_alpha_h.add_(d_a)
         dc = dc * s[:, H : 2 * H]  # ∂L/∂c_{t-1} = f_t ⊙ ∂L/∂c_t
         dh = times_W(d_m[t])  # ∂L/∂h_{t-1} = W^T ∂L/∂(W h_{t-1})
         if keep is not None:
