@@ -92,13 +92,13 @@ def _live(keep: Tensor | None, like: Tensor) -> Tensor | float:
 
 def _through_time(delta: Tensor, inputs: Tensor) -> Tensor:
     """Σ_t δ_t^T inputs_t for δ (T, B, G·H) and inputs (T, B, K): one (G·H, T·B) @ (T·B, K) GEMM."""
-    return delta.flatten(0, 1).t() @ inputs.flatten(0, 1)
+    return _gram(delta.flatten(0, 1), inputs.flatten(0, 1))
 
 
 def _weight_grad(delta: Tensor, h0: Tensor, hs: Tensor) -> Tensor:
     """Σ_t δ_t^T h_{t-1} (G·H, H): δ_1^T h_0 plus one GEMM over the steps 2..T (no copy of the states)."""
     dW = delta[0].t() @ h0
-    return dW if hs.shape[0] == 1 else dW.addmm_(delta[1:].flatten(0, 1).t(), hs[:-1].flatten(0, 1))
+    return dW if hs.shape[0] == 1 else dW.add_(_gram(delta[1:].flatten(0, 1), hs[:-1].flatten(0, 1)))
 
 
 def _sum_bt(delta: Tensor) -> Tensor:
@@ -118,6 +118,14 @@ def _onednn_available() -> bool:
 
 
 ONEDNN = _onednn_available()
+
+
+def _gram(a: Tensor, b: Tensor) -> Tensor:
+    """a^T b for a (N, P) and b (N, Q), N = T·B: a weight gradient summed over time (oneDNN for float32 on CPU,
+    ~1.4x MKL there, reading the transposes in place)."""
+    if ONEDNN and a.dtype == torch.float32 and a.device.type == "cpu":
+        return torch.ops.mkldnn._linear_pointwise(a.t(), b.t(), None, "none", [], "")
+    return a.t() @ b
 
 
 def _times(W: Tensor, rows: int) -> callable:
