@@ -43,7 +43,7 @@ def _run(layer, fast, x, state, lengths):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("padded", [False, True])
 def test_fast_scan_equals_python_scan_stacked_bidirectional(name, padded):
-    layer = Recurrent(name, 3, 5, num_layers=2, bidirectional=True, bias=name != "rnn-sigmoid")
+    layer = Recurrent(name, 3, 5, num_layers=2, bidirectional=True, bias=name not in ("rnn-sigmoid", "gru", "ln-lstm"))
     layer.use_fused = False
     _perturb(layer)
     T, B = 7, 4
@@ -111,6 +111,14 @@ def test_fast_scan_gradients_match_finite_differences(name):
         return torch.func.functional_call(module, dict(zip(names, rest[len(tensors):])), (ux, s))
 
     assert torch.autograd.gradcheck(f, (ux, *tensors, *params), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_frozen_recurrent_weights_get_no_gradient():
+    layer = Recurrent("gru-before", 3, 4)
+    layer.weight_hh_l0.requires_grad_(False)
+    out, _ = layer(torch.randn(5, 2, 3))
+    out.sum().backward()
+    assert layer.weight_hh_l0.grad is None and layer.bias_hh_l0.grad is not None
 
 
 def test_double_backward_is_refused():
