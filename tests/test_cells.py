@@ -9,13 +9,7 @@ from rnnkit.nn import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState
 B, I, H = 3, 4, 5
 
 
-@pytest.fixture(autouse=True)
-def _float64_and_seed():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_seeded")
 
 
 def _grads(module, *tensors):

@@ -14,13 +14,7 @@ FUSABLE = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn-tanh": torch.nn.RNN,
 LOOP_ONLY = ["rnn-hardtanh", "rnn-sigmoid", "gru-before", "ln-lstm", "irnn"]
 
 
-@pytest.fixture(autouse=True)
-def _float64_and_seed():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_seeded")
 
 
 def _torch_twin(name, layer):

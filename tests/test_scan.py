@@ -11,13 +11,7 @@ from rnnkit.nn.scan import fast_scan_for
 NAMES = list(CELLS)  # every named cell has a fast scan
 
 
-@pytest.fixture(autouse=True)
-def _float64_and_seed():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_seeded")
 
 
 def _perturb(module, scale=0.3):

@@ -15,15 +15,6 @@ from rnnkit.train.checkpoint import load_checkpoint
 from rnnkit.train.progress import read_metrics
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add contention (and 10-60x slowdowns on a loaded 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def config(**overrides) -> TrainConfig:
     base = dict(epochs=2, optimizer="sgd", lr=0.5, device="cpu", progress=False, tensorboard=False, log_every=0,
                 seed=3)

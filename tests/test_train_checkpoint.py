@@ -33,14 +33,6 @@ from rnnkit.train.tree import flatten_tree, unflatten_tree
 State = namedtuple("State", ["h", "c"])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path, monkeypatch):
     path = tmp_path / "a.json"
     atomic_write_json(path, {"x": 1})
