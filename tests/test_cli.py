@@ -110,3 +110,19 @@ def test_resume_continues_to_the_configured_epochs(tmp_path, capsys):
     assert main(["train", "lm", "--resume", str(run)]) == 0
     after = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert after[: len(first)] == first and max(r["epoch"] for r in after) == 3
+
+
+def test_same_seed_same_losses_other_seed_other_losses(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT)
+
+    def losses(seed, name):
+        run = tmp_path / name
+        assert main(["train", "lm", "--data", str(path), "--layers", "1", "--hidden", "8", "--bptt", "8",
+                     "--batch-size", "4", "--epochs", "2", "--dropout", "0.2", "--init-range", "0",
+                     "--seed", str(seed), "--out", str(run)]) == 0
+        return [r["metrics"]["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+
+    first = losses(5, "a")
+    assert losses(5, "b") == first  # CPU runs are deterministic by seed, initial weights included
+    assert losses(6, "c") != first

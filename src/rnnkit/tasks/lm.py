@@ -45,7 +45,7 @@ from rnnkit.data import (
     tokenize,
 )
 from rnnkit.generate import SamplingOptions, generate
-from rnnkit.train import TrainConfig, Trainer
+from rnnkit.train import TrainConfig, Trainer, seed_everything
 from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
 
 LN2 = math.log(2.0)
@@ -344,6 +344,7 @@ def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: L
     if model_config.vocab_size != len(corpus.vocab):
         raise ValueError(f"model vocab_size {model_config.vocab_size} != vocabulary size {len(corpus.vocab)}")
     task = LMTask(corpus.vocab, data.level)
+    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
     model = build_model(model_config)
     train_batches, valid_batches = data.batches(corpus)
     windows = None
