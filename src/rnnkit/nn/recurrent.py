@@ -243,12 +243,11 @@ class Recurrent(nn.Module):
         state = self._initial_state(state, B, x)
         if lengths is not None and bool((lengths == T).all()):
             lengths = None  # nothing is padded
-        cells = self.cells
         path = self.path
         if path == "fused":
             out, new_state = self._fused(x, state, lengths, list(range(self.num_layers)), self.dropout)
         else:
-            out, new_state = self._layer_by_layer(x, state, lengths, cells, fused=path.startswith("fused"))
+            out, new_state = self._layer_by_layer(x, state, lengths, self.cells, fused=path.startswith("fused"))
         return self._format_output(out, new_state, input, packed, unbatched)
 
     def _as_time_major(self, input: Tensor):
