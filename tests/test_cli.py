@@ -67,7 +67,10 @@ def test_tied_needs_equal_sizes(tmp_path, capsys):
 
 
 def test_eval_of_a_missing_run(tmp_path, capsys):
-    one_error_line(capsys, ["eval", str(tmp_path / "norun"), "--data", "x.txt"], "norun")
+    one_error_line(capsys, ["eval", str(tmp_path / "norun"), "--data", "x.txt"], "norun", "not a run directory")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    one_error_line(capsys, ["predict", str(tmp_path / "bad")], "config.json", "task.name")
 
 
 def test_train_sample_eval_end_to_end(tmp_path, capsys):
@@ -94,6 +97,10 @@ def test_train_sample_eval_end_to_end(tmp_path, capsys):
     texts = capsys.readouterr().out.strip().split("\n\n")
     assert len(texts) == 2 and texts[0] == texts[1]  # greedy: both samples identical
     assert all(w in set(TEXT.split()) for w in texts[0].split())
+
+    # `predict` and `eval` dispatch on the run's task: an lm run has no predict; eval rejects foreign options
+    one_error_line(capsys, ["predict", str(run), "--input", str(valid)], "'lm' run has no `predict`")
+    one_error_line(capsys, ["eval", str(run), "--data", str(valid), "--beam", "3"], "unrecognized", "--beam")
 
 
 def test_resume_continues_to_the_configured_epochs(tmp_path, capsys):
