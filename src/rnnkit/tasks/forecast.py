@@ -1,0 +1,473 @@
+"""Time-series forecasting: from the last W observations, predict the next H values of a target series.
+
+Data (`rnnkit.data.series`): y_1 .. y_N, the target, plus optional covariates: x_t ∈ R^C (column 0 = y_t).
+Split chronologically: the first `train_fraction` of the rows train, the next `valid_fraction` validate,
+the rest tests. Each column is normalised, z_t = (x_t − μ) / σ, with μ, σ fitted on the TRAINING ROWS
+ONLY (no leakage; saved in normalizer.json). A forecast origin t sees z_{t−W+1} .. z_t and is scored on
+y_{t+1} .. y_{t+H}; it belongs to the split that holds y_{t+1} and y_{t+H} (its inputs may reach back into
+earlier splits: they are the past).
+
+Model: h_t = Recurrent(cell)(z_t, h_{t−1}) (any rnnkit cell, L layers), then a linear head:
+  - "direct" (seq→seq in one shot; seq→one for H = 1): ŷ_{t+1..t+H} = V h_t + b, one head emits H values;
+  - "autoregressive": ẑ_{t+1} = V h_t + b predicts the next step of every column (target and covariates);
+    in training the true z are fed (teacher forcing) over the window of W + H − 1 steps and every position
+    is scored; in evaluation and prediction the model's own ẑ_{t+k} is fed back for k = 1 .. H − 1.
+Loss: mean squared error of the normalised values (mean over batch, horizon and, for "autoregressive"
+training, columns).
+
+Metrics (on the target, in the data's units, over every origin and horizon step of a split):
+  MAE = mean |y − ŷ|,  RMSE = sqrt(mean (y − ŷ)²),
+  MASE = MAE / s_1 and sMASE = MAE / s_m (Hyndman & Koehler 2006), with the in-sample naive scales of the
+  training part s_k = 1/(n − k) Σ_{t=k+1}^{n} |y_t − y_{t−k}|.
+Always next to the two baselines, on exactly the same origins and horizons:
+  naive ŷ_{t+h} = y_t;  seasonal naive ŷ_{t+h} = y_{t+h−m⌈h/m⌉} (the value one period before, period m).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.data import DataError, PaddedBatches
+from rnnkit.data.series import Series, default_season, read_series
+from rnnkit.train import TrainConfig, Trainer, atomic_write_json, load_weights, read_json, seed_everything
+from rnnkit.train import evaluate as evaluate_batches
+from rnnkit.train.checkpoint import update_config_json
+
+STRATEGIES = ("direct", "autoregressive")
+METHODS = ("model", "naive", "snaive")  # stat / metric prefixes: "" (the model), "naive_", "snaive_"
+
+
+# ---- metrics and baselines (NumPy; the oracles of the tests are written independently) ----------------
+
+
+def naive_scale(y: np.ndarray, lag: int = 1) -> float:
+    """s_lag = mean |y_t − y_{t−lag}| over the in-sample series y (the MASE denominator)."""
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) <= lag:
+        raise ValueError(f"the training part needs more than {lag} values for a lag-{lag} naive scale, "
+                         f"found {len(y)}")
+    return float(np.mean(np.abs(y[lag:] - y[:-lag])))
+
+
+def naive_forecast(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """(len(origins), H): ŷ_{t+h} = y_t."""
+    return np.repeat(np.asarray(y)[origins][:, None], horizon, axis=1)
+
+
+def seasonal_naive_forecast(y: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """(len(origins), H): ŷ_{t+h} = y_{t+h−m⌈h/m⌉}, the last observed value of the same season."""
+    h = np.arange(1, horizon + 1)
+    back = h - season * np.ceil(h / season).astype(int)  # in (−m, 0]
+    return np.asarray(y)[np.asarray(origins)[:, None] + back[None, :]]
+
+
+def error_metrics(errors: np.ndarray, scale: float) -> dict:
+    """MAE, RMSE and MASE (MAE / scale) of an array of forecast errors."""
+    e = np.abs(np.asarray(errors, dtype=np.float64))
+    mae = float(e.mean())
+    return {"mae": mae, "rmse": float(np.sqrt((e ** 2).mean())), "mase": mae / scale}
+
+
+# ---- normalisation and splits ----------------------------------------------------------------------------
+
+
+@dataclass
+class Normalizer:
+    """z = (x − mean) / std per column; fitted on the training rows only. A constant column gets std 1."""
+
+    columns: list[str]
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def fit(cls, values: np.ndarray, columns: list[str]) -> Normalizer:
+        std = values.std(axis=0)
+        return cls(list(columns), values.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist())
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        return (values - np.asarray(self.mean)) / np.asarray(self.std)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Split:
+    """Row counts of the chronological split: rows [0, train), [train, train + valid), [train + valid, N)."""
+
+    train: int
+    valid: int
+    test: int
+
+    @classmethod
+    def of(cls, n: int, train_fraction: float, valid_fraction: float) -> Split:
+        if not 0 < train_fraction <= 1 or valid_fraction < 0 or train_fraction + valid_fraction > 1 + 1e-9:
+            raise ValueError(f"expected 0 < train_fraction <= 1, valid_fraction >= 0 and a sum <= 1; got "
+                             f"{train_fraction} and {valid_fraction}")
+        n_train = int(round(n * train_fraction))
+        n_valid = min(int(round(n * valid_fraction)), n - n_train)
+        return cls(n_train, n_valid, n - n_train - n_valid)
+
+    def rows(self, part: str) -> tuple[int, int]:
+        start = {"train": 0, "valid": self.train, "test": self.train + self.valid}[part]
+        return start, start + getattr(self, part)
+
+
+def origins_for(rows: tuple[int, int], window: int, horizon: int, season: int) -> np.ndarray:
+    """Forecast origins t whose targets y_{t+1} .. y_{t+H} all lie in rows [a, b) and that have W inputs and a
+    full season of history: max(a − 1, W − 1, m − 1) <= t <= b − 1 − H."""
+    a, b = rows
+    first = max(a - 1, window - 1, season - 1)
+    return np.arange(first, b - horizon, dtype=np.int64)
+
+
+# ---- batches -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForecastBatch:
+    inputs: torch.Tensor  # (B, W, C) normalised observations up to the origin
+    future: torch.Tensor  # (B, H, C) normalised true future (teacher forcing, loss)
+    target: torch.Tensor  # (B, H) the target's true future in the data's units
+    naive: torch.Tensor  # (B, H) naive forecasts
+    snaive: torch.Tensor  # (B, H) seasonal-naive forecasts
+
+
+class Windows:
+    """The examples of one split: its forecast origins; `collate` cuts their windows out of the series."""
+
+    def __init__(self, z: np.ndarray, y: np.ndarray, origins: np.ndarray, window: int, horizon: int, season: int):
+        self.z = torch.as_tensor(z, dtype=torch.float32)  # (N, C)
+        self.y = np.asarray(y, dtype=np.float64)
+        self.origins = origins
+        self.window, self.horizon, self.season = window, horizon, season
+
+    def __len__(self) -> int:
+        return len(self.origins)
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.origins[i])
+
+    def collate(self, origins: list[int]) -> ForecastBatch:
+        t = np.asarray(origins)
+        past = torch.as_tensor(t[:, None] + np.arange(1 - self.window, 1))  # (B, W)
+        ahead = torch.as_tensor(t[:, None] + np.arange(1, self.horizon + 1))  # (B, H)
+        f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+        return ForecastBatch(self.z[past], self.z[ahead], f32(self.y[ahead.numpy()]),
+                             f32(naive_forecast(self.y, t, self.horizon)),
+                             f32(seasonal_naive_forecast(self.y, t, self.horizon, self.season)))
+
+    def batches(self, batch_size: int, shuffle: bool, seed: int = 0) -> PaddedBatches:
+        return PaddedBatches(self, self.collate, batch_size, shuffle=shuffle, seed=seed, length=lambda _: 1)
+
+
+# ---- model ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForecastModelConfig:
+    """The network; `inputs` (C) and `horizon` (H) are filled from the data by `fit` when 0."""
+
+    strategy: str = "direct"
+    cell: str = "lstm"
+    layers: int = 1
+    hidden: int = 32
+    dropout: float = 0.0
+    inputs: int = 0
+    horizon: int = 0
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        for name in ("layers", "hidden"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class ForecastOutput:
+    loss: torch.Tensor  # scalar: mean squared error of normalised values
+    forecast: torch.Tensor  # (B, H) in the data's units
+    state: None
+    stats: dict
+
+
+class Forecaster(nn.Module):
+    """Recurrent(cell) over the window -> linear head (see the module docstring for both strategies)."""
+
+    def __init__(self, config: ForecastModelConfig, normalizer: Normalizer):
+        super().__init__()
+        from rnnkit import Recurrent
+
+        c = self.config = config
+        if c.inputs <= 0 or c.horizon <= 0:
+            raise ValueError(f"inputs and horizon must be > 0, got {c.inputs} and {c.horizon}")
+        self.rnn = Recurrent(c.cell, c.inputs, c.hidden, num_layers=c.layers, batch_first=True,
+                             dropout=c.dropout if c.layers > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.horizon if c.strategy == "direct" else c.inputs)
+        self.register_buffer("mean", torch.tensor(normalizer.mean[0], dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(normalizer.std[0], dtype=torch.float32), persistent=False)
+
+    def forecast(self, inputs: torch.Tensor, horizon: int | None = None) -> torch.Tensor:
+        """inputs (B, W, C) normalised -> the target's next `horizon` values, normalised, (B, horizon)."""
+        horizon = horizon or self.config.horizon
+        out, state = self.rnn(inputs)  # (B, W, H)
+        if self.config.strategy == "direct":
+            if horizon > self.config.horizon:
+                raise ValueError(f"a direct model forecasts at most the {self.config.horizon} steps it was "
+                                 f"trained for, asked for {horizon}; train with --horizon {horizon} or use "
+                                 "--strategy autoregressive")
+            return self.head(self.drop(out[:, -1]))[:, :horizon]
+        steps = [self.head(out[:, -1])]  # ẑ_{t+1}, (B, C)
+        for _ in range(horizon - 1):
+            out, state = self.rnn(steps[-1][:, None], state)  # feed the prediction back
+            steps.append(self.head(out[:, -1]))
+        return torch.stack(steps, 1)[..., 0]  # (B, horizon)
+
+    def forward(self, batch: ForecastBatch, state=None) -> ForecastOutput:
+        if self.config.strategy == "autoregressive" and self.training:
+            x = torch.cat([batch.inputs, batch.future[:, :-1]], 1)  # (B, W + H − 1, C), teacher forcing
+            out, _ = self.rnn(x)
+            pred = self.head(self.drop(out))  # (B, W + H − 1, C): ẑ of the next step everywhere
+            truth = torch.cat([batch.inputs[:, 1:], batch.future], 1)
+            loss = F.mse_loss(pred, truth)
+            z_hat = pred[:, -batch.future.shape[1]:, 0]  # one-step-ahead forecasts of the horizon
+        else:
+            z_hat = self.forecast(batch.inputs, batch.future.shape[1])
+            loss = F.mse_loss(z_hat, batch.future[..., 0])
+        y_hat = z_hat * self.std + self.mean
+        stats = {"loss_sum": loss.detach() * z_hat.numel(), "loss_n": z_hat.numel(), "n": batch.target.numel()}
+        for prefix, guess in (("", y_hat.detach()), ("naive_", batch.naive), ("snaive_", batch.snaive)):
+            err = batch.target - guess
+            stats[prefix + "ae"] = err.abs().sum()
+            stats[prefix + "se"] = (err ** 2).sum()
+        return ForecastOutput(loss, y_hat, None, stats)
+
+
+# ---- the task ------------------------------------------------------------------------------------------------
+
+
+class ForecastTask:
+    """Summed stats -> loss, MAE, RMSE, MASE, sMASE of the model and of both baselines."""
+
+    name = "forecast"
+    monitor = "loss"
+    monitor_mode = "min"
+
+    def __init__(self, season: int, scale: float, seasonal_scale: float):
+        self.season, self.scale, self.seasonal_scale = season, scale, seasonal_scale
+
+    def summarize(self, totals: dict) -> dict:
+        n = max(float(totals.get("n", 0.0)), 1.0)
+        metrics = {"loss": float(totals["loss_sum"]) / max(float(totals["loss_n"]), 1.0)}
+        for prefix in ("", "naive_", "snaive_"):
+            mae = float(totals[prefix + "ae"]) / n
+            metrics.update({prefix + "mae": mae, prefix + "rmse": math.sqrt(float(totals[prefix + "se"]) / n)})
+            for name, scale in (("mase", self.scale), ("smase", self.seasonal_scale)):
+                if scale > 0:  # a constant (or, for sMASE, exactly periodic) training part has no scale
+                    metrics[prefix + name] = mae / scale
+        return metrics
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "season": self.season, "scale": self.scale, "seasonal_scale": self.seasonal_scale}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ForecastTask:
+        return cls(int(d["season"]), float(d["scale"]), float(d["seasonal_scale"]))
+
+
+# ---- data preparation -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForecastDataConfig:
+    """Where the series comes from, how it is split and windowed (saved as config.json["data"])."""
+
+    path: str
+    target: str
+    covariates: list[str] = None  # type: ignore[assignment]
+    time: str | None = None  # None: the first column
+    missing: str = "error"  # or "interpolate" (rnnkit.data.series)
+    window: int = 24  # W past steps seen by the model
+    horizon: int = 1  # H future steps forecast
+    season: int | None = None  # m for the seasonal naive baseline and sMASE; None: from the time axis
+    train_fraction: float = 0.7
+    valid_fraction: float = 0.1
+    batch_size: int = 32
+
+    def __post_init__(self):
+        self.covariates = list(self.covariates or [])
+        for name in ("window", "horizon", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.season is not None and self.season <= 0:
+            raise ValueError(f"season must be > 0, got {self.season}")
+        Split.of(100, self.train_fraction, self.valid_fraction)  # validates the fractions
+
+    def read(self, path=None) -> Series:
+        return read_series(path or self.path, self.target, self.covariates, self.time, self.missing)
+
+
+@dataclass
+class Prepared:
+    """A series split, normalised and cut into windows: everything fit/evaluate need."""
+
+    series: Series
+    split: Split
+    season: int
+    normalizer: Normalizer
+    task: ForecastTask
+    windows: dict  # part -> Windows (parts with no origin are absent)
+
+
+def prepare(data: ForecastDataConfig, series: Series | None = None, normalizer: Normalizer | None = None,
+            ) -> Prepared:
+    """Split chronologically, fit the normaliser and the MASE scales on the training rows only, and cut the
+    windows of every part. A given `normalizer` (a trained run's) is used instead of fitting one."""
+    series = series or data.read()
+    split = Split.of(len(series), data.train_fraction, data.valid_fraction)
+    season = data.season or default_season(series)
+    need = max(data.window, season) + data.horizon
+    if split.train < need:
+        raise DataError(f"{series.path}: expected at least {need} training rows (max(window {data.window}, season "
+                        f"{season}) + horizon {data.horizon}), found {split.train} ({data.train_fraction:.0%} of "
+                        f"{len(series)} rows)")
+    train_values = series.values[: split.train]
+    normalizer = normalizer or Normalizer.fit(train_values, series.columns)
+    y = series.values[:, 0]
+    task = ForecastTask(season, naive_scale(train_values[:, 0], 1), naive_scale(train_values[:, 0], season))
+    z = normalizer.apply(series.values)
+    windows = {}
+    for part in ("train", "valid", "test"):
+        origins = origins_for(split.rows(part), data.window, data.horizon, season)
+        if len(origins):
+            windows[part] = Windows(z, y, origins, data.window, data.horizon, season)
+    return Prepared(series, split, season, normalizer, task, windows)
+
+
+# ---- run directories ----------------------------------------------------------------------------------------
+
+
+def save_run_files(run_dir, prep: Prepared, data: ForecastDataConfig, model_config: ForecastModelConfig) -> None:
+    """normalizer.json and the task / model / data entries of config.json (the Trainer adds "train")."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "normalizer.json", prep.normalizer.to_dict())
+    update_config_json(run_dir, "task", prep.task.to_dict())
+    update_config_json(run_dir, "model", asdict(model_config))
+    saved = dict(asdict(data), path=str(Path(data.path).resolve()), season=prep.season)
+    update_config_json(run_dir, "data", saved)
+    update_config_json(run_dir, "split", asdict(prep.split))
+
+
+@dataclass
+class LoadedForecaster:
+    model: Forecaster
+    task: ForecastTask
+    data: ForecastDataConfig
+    normalizer: Normalizer
+    config: dict  # the whole config.json
+
+
+def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedForecaster:
+    """Rebuild a trained forecaster from RUN_DIR: config.json, normalizer.json and best.safetensors
+    (weights="last": weights.safetensors). No pickle, no user code."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise DataError(f"{run_dir}: not a run directory (expected the --out of `rnnkit train forecast`)")
+    config = read_json(run_dir / "config.json")
+    if config.get("task", {}).get("name") != "forecast":
+        raise DataError(f"{run_dir / 'config.json'}: expected a forecasting run (task 'forecast')")
+    normalizer = Normalizer(**read_json(run_dir / "normalizer.json"))
+    model = Forecaster(ForecastModelConfig(**config["model"]), normalizer)
+    path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
+    if weights == "best" and not path.exists():
+        path = run_dir / "weights.safetensors"
+    load_weights(path, model, device=device)
+    data = ForecastDataConfig(**config["data"])
+    return LoadedForecaster(model.to(device).eval(), ForecastTask.from_dict(config["task"]), data, normalizer, config)
+
+
+# ---- verbs: fit, resume, evaluate, predict ------------------------------------------------------------------
+
+
+def _batches(prep: Prepared, data: ForecastDataConfig, seed: int):
+    train = prep.windows.get("train")
+    if train is None:
+        raise DataError(f"{prep.series.path}: the training part has no complete window (window {data.window}, "
+                        f"horizon {data.horizon}, season {prep.season}); use a smaller window or more rows")
+    valid = prep.windows.get("valid")
+    return train.batches(data.batch_size, True, seed), None if valid is None else valid.batches(256, False)
+
+
+def fit(run_dir, data: ForecastDataConfig, model_config: ForecastModelConfig, train: TrainConfig,
+        series: Series | None = None) -> list[dict]:
+    """Train a forecaster into RUN_DIR with the shared Trainer; returns its history (one dict per epoch)."""
+    prep = prepare(data, series)
+    model_config = replace(model_config, inputs=len(prep.series.columns), horizon=data.horizon)
+    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
+    model = Forecaster(model_config, prep.normalizer)
+    train_batches, valid_batches = _batches(prep, data, train.seed)
+    save_run_files(run_dir, prep, data, model_config)
+    with Trainer(model, prep.task, train_batches, valid_batches, train, run_dir) as trainer:
+        return trainer.fit()
+
+
+def resume(run_dir) -> list[dict]:
+    """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
+    config = read_json(Path(run_dir) / "config.json")
+    data = ForecastDataConfig(**config["data"])
+    prep = prepare(data, normalizer=Normalizer(**read_json(Path(run_dir) / "normalizer.json")))
+    model = Forecaster(ForecastModelConfig(**config["model"]), prep.normalizer)
+    train = TrainConfig.from_dict(config["train"])
+    train_batches, valid_batches = _batches(prep, data, train.seed)
+    with Trainer(model, prep.task, train_batches, valid_batches, train, run_dir) as trainer:
+        return trainer.fit(resume=True)
+
+
+def evaluate(run: LoadedForecaster, parts=("valid", "test"), path=None) -> dict:
+    """{part: metrics} of a trained run on the chronological split of its data file (or of `path`, split
+    and windowed the same way, normalised with the run's saved normaliser); parts with no window are left out."""
+    data = run.data if path is None else replace(run.data, path=str(path))
+    prep = prepare(data, normalizer=run.normalizer)
+    out = {}
+    for part in parts:
+        if part in prep.windows:
+            out[part] = evaluate_batches(run.model, prep.task, prep.windows[part].batches(256, False))
+            out[part]["windows"] = float(len(prep.windows[part]))
+    return out
+
+
+def predict(run: LoadedForecaster, series: Series, horizon: int | None = None) -> tuple[list[str], np.ndarray]:
+    """The next `horizon` (default: the trained H) values of the target after the end of `series`, with their
+    time stamps: (times, values (horizon,))."""
+    w = run.data.window
+    if len(series) < w:
+        raise DataError(f"{series.path}: expected at least {w} rows (the model's window), found {len(series)}")
+    horizon = horizon or run.model.config.horizon
+    z = torch.as_tensor(run.normalizer.apply(series.values[-w:]), dtype=torch.float32)[None]  # (1, W, C)
+    device = next(run.model.parameters()).device
+    with torch.no_grad():
+        z_hat = run.model.eval().forecast(z.to(device), horizon)[0]
+    values = (z_hat.double().cpu() * run.normalizer.std[0] + run.normalizer.mean[0]).numpy()
+    return series.future_times(horizon), values
+
+
+def table(metrics: dict, season: int, label: str = "model") -> str:
+    """Model and baselines side by side: one row per method, columns MAE, RMSE, MASE, sMASE(m)."""
+    head = f"{'':<16}{'MAE':>10}{'RMSE':>10}{'MASE':>9}{f'sMASE({season})':>11}"
+    rows = [head]
+    for prefix, name in (("", label), ("naive_", "naive"), ("snaive_", f"seasonal({season})")):
+        m = metrics
+        cells = [f"{m[prefix + k]:.4g}" if prefix + k in m else "-" for k in ("mae", "rmse", "mase", "smase")]
+        rows.append(f"{name:<16}{cells[0]:>10}{cells[1]:>10}{cells[2]:>9}{cells[3]:>11}")
+    return "\n".join(rows)
