@@ -464,10 +464,10 @@ def predict(run: LoadedForecaster, series: Series, horizon: int | None = None) -
 
 def table(metrics: dict, season: int, label: str = "model") -> str:
     """Model and baselines side by side: one row per method, columns MAE, RMSE, MASE, sMASE(m)."""
-    head = f"{'':<16}{'MAE':>10}{'RMSE':>10}{'MASE':>9}{f'sMASE({season})':>11}"
+    head = f"{'':<24}{'MAE':>10}{'RMSE':>10}{'MASE':>9}{f'sMASE({season})':>11}"
     rows = [head]
     for prefix, name in (("", label), ("naive_", "naive"), ("snaive_", f"seasonal({season})")):
         m = metrics
         cells = [f"{m[prefix + k]:.4g}" if prefix + k in m else "-" for k in ("mae", "rmse", "mase", "smase")]
-        rows.append(f"{name:<16}{cells[0]:>10}{cells[1]:>10}{cells[2]:>9}{cells[3]:>11}")
+        rows.append(f"{name:<24}{cells[0]:>10}{cells[1]:>10}{cells[2]:>9}{cells[3]:>11}")
     return "\n".join(rows)
