@@ -10,7 +10,8 @@ Format: comma-separated (or `delimiter=`), a header row naming the columns (quot
 pandas or R), then one row per time step. Columns that are neither the time, the target nor a covariate are
 ignored (but every row must still have as many fields as the header).
 
-Time stamps (one kind per file; they must strictly increase from row to row):
+Time stamps (one kind per file; they must strictly increase from row to row); `time` names one column, or
+two columns "YEAR,MONTH" holding a year and a month number (read as the month YYYY-MM):
   - numbers: `1700`, `1700.5`; the future continues with the most common step between rows;
   - months: `1949-01` (the future adds the most common step in months);
   - dates: `2020-01-31`; date-times: `2020-01-31 12:00` or `2020-01-31T12:00:00` (the future adds the most
@@ -84,33 +85,39 @@ def read_series(path: str | os.PathLike, target: str, covariates: Sequence[str] 
     rows = list(csv.reader(io.StringIO(read_text(path)), delimiter=delimiter))
     header = [h.strip() for h in rows[0]] if rows else []
     time = time if time is not None else header[0]
+    time_names = [t.strip() for t in time.split(",")]
+    if len(time_names) > 2:
+        raise ValueError(f"time must name one column, or two (year,month), got {time!r}")
     columns = [target, *covariates]
     index = {name: i for i, name in enumerate(header)}
-    for name in [time, *columns]:
+    for name in [*time_names, *columns]:
         if name not in index:
             raise DataError(f"{path}:1: expected a column named {name!r} in the header, found columns "
                             f"{', '.join(map(repr, header))}")
-    if len(set([time, *columns])) != len(columns) + 1:
+    if len(set([*time_names, *columns])) != len(columns) + len(time_names):
         raise ValueError(f"time {time!r}, target {target!r} and covariates {list(covariates)} must be distinct "
                          "columns")
     lines = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(f.strip() for f in r)]
     if not lines:
         raise DataError(f"{path}:2: expected at least one data row after the header, found none")
-    times, parsed, kind = _read_times(path, lines, index[time], len(header), delimiter)
+    times, parsed, kind = _read_times(path, lines, [index[t] for t in time_names], len(header), delimiter)
     values = np.empty((len(lines), len(columns)))
     for j, name in enumerate(columns):
         values[:, j] = _read_column(path, lines, index[name], name, missing)
     return Series(str(path), time, columns, times, values, kind, parsed)
 
 
-def _read_times(path, lines, col: int, width: int, delimiter: str) -> tuple[list[str], list, str]:
+def _read_times(path, lines, cols: list[int], width: int, delimiter: str) -> tuple[list[str], list, str]:
     times, parsed, kind = [], [], None
     sep = "tab" if delimiter == "\t" else repr(delimiter)
     for n, row in lines:
         if len(row) != width:
             raise DataError(f"{path}:{n}: expected {width} {sep}-separated columns (as in the header), "
                             f"found {len(row)}")
-        text = row[col].strip()
+        text = row[cols[0]].strip()
+        if len(cols) == 2:  # year and month columns -> YYYY-MM
+            year, month = text, row[cols[1]].strip()
+            text = f"{year}-{int(month):02d}" if year.isdigit() and month.isdigit() else f"{year}-{month}"
         k, value = parse_time(text)
         if k is None:
             raise DataError(f"{path}:{n}: expected a time stamp: {TIME_FORMATS}; found {text!r}")
