@@ -1,0 +1,426 @@
+"""Sequence→sequence (encoder–decoder with attention) and one→sequence models.
+
+Encoder (x_1 .. x_S the source tokens; D = 2 directions if bidirectional):
+
+    s_j = Recurrent(cell)(E_src x_j)                  (B, S, D·H), padding handled with lengths=
+    h_0 = tanh(W_b [h_S^fwd; h_1^bwd] + b_b)          bridge: encoder final state -> decoder initial state, per layer
+
+One→sequence: a fixed vector v (an image feature, ...) replaces the source: h_0 = tanh(W_b v + b_b), and with
+attention the memory is the single position m_1 = W_m v.
+
+Decoder (Luong et al. 2015, "global attention"), y_0 = <bos>:
+
+    s_t = Recurrent(cell)([E_tgt y_{t-1}; h̃_{t-1}], s_{t-1})   h̃_{t-1} only with input feeding
+    α_t = softmax_j score(s_t, s_j)   over the non-padding source positions   (rnnkit.nn.attention)
+    c_t = Σ_j α_tj s_j
+    h̃_t = tanh(W_c [c_t; s_t])                                   attention "none": h̃_t = s_t (Sutskever et al. 2014)
+    p(y_t | y_<t, x) = softmax(W_o h̃_t + b_o)
+
+Training uses teacher forcing: y_{t-1} is the reference token, or, with probability 1 − teacher_forcing, the
+model's own previous argmax (per sentence and step). Without input feeding and with teacher_forcing = 1 the
+decoder RNN runs over the whole target in one fused call and attention is computed for all t at once; else
+`decode_step` runs step by step (the same function greedy and beam search use, so training == decoding).
+
+Loss: target NLL summed over the tokens of each sentence (<eos> included, padding excluded) and averaged
+over the B sentences (the language models' convention; clip = 5 applies). Reported per token: loss, ppl, acc.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.data import BOS, EOS, PAD, UNK, DataError, PaddedBatches, Vocab, pad
+from rnnkit.data.parallel import ParallelText, read_parallel, read_vectors_and_targets
+from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
+from rnnkit.nn.cells import LSTMState, map_state
+from rnnkit.train import TrainConfig, Trainer, seed_everything
+from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+
+SPECIALS = (PAD, UNK, BOS, EOS)  # indices 0, 1, 2, 3 in both vocabularies
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Configuration of `Seq2Seq`, saved as config.json["model"]. `feature_size` > 0: one→sequence."""
+
+    tgt_vocab_size: int
+    src_vocab_size: int = 0
+    feature_size: int = 0
+    cell: str = "gru"
+    emb: int = 128
+    hidden: int = 128
+    layers: int = 1
+    bidirectional: bool = True
+    attention: str = "additive"  # one of rnnkit.nn.attention.ATTENTIONS, or "none"
+    attention_hidden: int | None = None  # A of the feed-forward scores (default: hidden)
+    input_feeding: bool = False
+    dropout: float = 0.0
+    teacher_forcing: float = 1.0
+
+    def __post_init__(self):
+        if self.attention not in (*ATTENTIONS, "none"):
+            raise ValueError(f"unknown attention {self.attention!r}; expected one of {', '.join(ATTENTIONS)}, none")
+        if (self.src_vocab_size > 0) == (self.feature_size > 0):
+            raise ValueError("set exactly one of src_vocab_size (sequence→sequence) and feature_size (one→sequence),"
+                             f" got {self.src_vocab_size} and {self.feature_size}")
+        for name in ("tgt_vocab_size", "emb", "hidden", "layers"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+
+    @property
+    def one_to_seq(self) -> bool:
+        return self.feature_size > 0
+
+
+@dataclass
+class Seq2SeqBatch:
+    src: Tensor  # (B, S) source ids, or (B, F) vectors (one→sequence)
+    src_lengths: Tensor  # (B,)
+    tgt_in: Tensor  # (B, T) <bos> y_1 .. y_n, padded
+    tgt_out: Tensor  # (B, T) y_1 .. y_n <eos>, padded
+
+
+@dataclass
+class Seq2SeqOutput:
+    loss: Tensor
+    logits: Tensor  # (B, T, V)
+    attention: Tensor | None  # (B, T, S)
+    state: Any
+    stats: dict
+
+
+class Memory(NamedTuple):
+    """What the decoder attends to: values (B, S, H_k), the keys' precomputed score half, mask (B, S)."""
+
+    values: Tensor | None
+    prepared: Tensor | None
+    mask: Tensor | None
+
+
+class DecoderState(NamedTuple):
+    """The decoder's state, a value: rnn (L, B, H) or LSTMState; feed (B, H) = h̃_{t-1} (input feeding)."""
+
+    rnn: Any
+    feed: Tensor | None
+
+
+def reorder_state(state: DecoderState, index: Tensor) -> DecoderState:
+    """Rows `index` of every tensor of the state (beam search): one index_select per tensor."""
+    rnn = map_state(state.rnn, lambda s: s.index_select(1, index))
+    return DecoderState(rnn, None if state.feed is None else state.feed.index_select(0, index))
+
+
+def reorder_memory(memory: Memory, index: Tensor) -> Memory:
+    return Memory(*(None if m is None else m.index_select(0, index) for m in memory))
+
+
+class Seq2Seq(nn.Module):
+    """Encoder–decoder with optional attention (see the module docstring); `forward(batch)` -> Seq2SeqOutput."""
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        from rnnkit import Recurrent
+
+        self.config = c = config
+        H, D = c.hidden, (2 if c.bidirectional else 1)
+        parts = 2 if c.cell in ("lstm", "ln-lstm") else 1  # the bridge makes h (and c for LSTMs)
+        self.drop = nn.Dropout(c.dropout)
+        key_size = H
+        if c.one_to_seq:
+            self.bridge = nn.Linear(c.feature_size, c.layers * parts * H)
+            self.feature_memory = nn.Linear(c.feature_size, H) if c.attention != "none" else None
+        else:
+            self.src_embedding = nn.Embedding(c.src_vocab_size, c.emb, padding_idx=0)
+            self.encoder = Recurrent(c.cell, c.emb, H, num_layers=c.layers, batch_first=True,
+                                     dropout=c.dropout if c.layers > 1 else 0.0, bidirectional=c.bidirectional)
+            self.bridge = nn.Linear(D * H, parts * H)
+            needs_proj = c.attention in NEEDS_EQUAL_SIZES and D * H != H
+            self.memory_proj = nn.Linear(D * H, H, bias=False) if needs_proj else None
+            key_size = H if needs_proj else D * H
+        feeding = c.input_feeding and c.attention != "none"
+        self.tgt_embedding = nn.Embedding(c.tgt_vocab_size, c.emb, padding_idx=0)
+        self.decoder = Recurrent(c.cell, c.emb + (H if feeding else 0), H, num_layers=c.layers, batch_first=True,
+                                 dropout=c.dropout if c.layers > 1 else 0.0)
+        if c.attention != "none":
+            self.attention = make_attention(c.attention, H, key_size, c.attention_hidden)
+            self.combine = nn.Linear(key_size + H, H)
+        else:
+            self.attention = None
+        self.out = nn.Linear(H, c.tgt_vocab_size)
+
+    # -- encoder -----------------------------------------------------------------------------------------------
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, DecoderState]:
+        """Source ids (B, S) with lengths (B,), or vectors (B, F) -> (memory, initial decoder state)."""
+        c = self.config
+        if c.one_to_seq:
+            return self._encode_vector(src)
+        out, h = self.encoder(self.drop(self.src_embedding(src)), lengths=src_lengths)  # (B, S, D·H)
+        D, L, B = (2 if c.bidirectional else 1), c.layers, src.shape[0]
+        last = map_state(h, lambda s: s.view(L, D, B, c.hidden).permute(0, 2, 1, 3).reshape(L, B, D * c.hidden))
+        if isinstance(last, LSTMState):  # h and c through the same bridge layer: [W_h; W_c] [h_S; h_1]
+            init = LSTMState(torch.tanh(self.bridge(last.h)[..., : c.hidden]),
+                             torch.tanh(self.bridge(last.c)[..., c.hidden:]))
+        else:
+            init = torch.tanh(self.bridge(last))  # (L, B, H)
+        memory = None
+        if self.attention is not None:
+            values = out if self.memory_proj is None else self.memory_proj(out)
+            mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_lengths.to(src.device)[:, None]
+            memory = Memory(values, self.attention.prepare(values), mask)
+        return memory or Memory(None, None, None), self._initial(init, B, out)
+
+    def _encode_vector(self, v: Tensor) -> tuple[Memory, DecoderState]:
+        c, B = self.config, v.shape[0]
+        parts = torch.tanh(self.bridge(v)).view(B, c.layers, -1, c.hidden).permute(2, 1, 0, 3)  # (P, L, B, H)
+        init = LSTMState(parts[0].contiguous(), parts[1].contiguous()) if parts.shape[0] == 2 else parts[0].contiguous()
+        memory = Memory(None, None, None)
+        if self.attention is not None:
+            values = self.feature_memory(v).unsqueeze(1)  # (B, 1, H)
+            memory = Memory(values, self.attention.prepare(values), torch.ones(B, 1, dtype=torch.bool,
+                                                                                device=v.device))
+        return memory, self._initial(init, B, v)
+
+    def _initial(self, rnn_state, B: int, like: Tensor) -> DecoderState:
+        feeding = self.config.input_feeding and self.attention is not None
+        return DecoderState(rnn_state, like.new_zeros(B, self.config.hidden) if feeding else None)
+
+    # -- decoder -----------------------------------------------------------------------------------------------
+    def _attend(self, s: Tensor, memory: Memory) -> tuple[Tensor, Tensor | None]:
+        """s (B, T, H) -> h̃ (B, T, H) and α (B, T, S); without attention h̃ = s."""
+        if self.attention is None:
+            return s, None
+        ctx, weights = self.attention(s, memory.values, memory.mask, memory.prepared)
+        return torch.tanh(self.combine(torch.cat([ctx, s], dim=-1))), weights
+
+    def decode_step(self, y_prev: Tensor, state: DecoderState, memory: Memory):
+        """One step: previous tokens (B,) -> logits (B, V), new state, attention weights (B, S) or None."""
+        e = self.drop(self.tgt_embedding(y_prev))  # (B, E)
+        if state.feed is not None:
+            e = torch.cat([e, state.feed], dim=-1)
+        s, rnn = self.decoder(e.unsqueeze(1), state.rnn)  # (B, 1, H)
+        h, weights = self._attend(s, memory)
+        logits = self.out(self.drop(h)).squeeze(1)
+        feed = h.squeeze(1) if state.feed is not None else None
+        return logits, DecoderState(rnn, feed), None if weights is None else weights.squeeze(1)
+
+    def decode(self, tgt_in: Tensor, state: DecoderState, memory: Memory, teacher_forcing: float = 1.0):
+        """Teacher-forced decoding of tgt_in (B, T) -> logits (B, T, V), attention (B, T, S) or None."""
+        if state.feed is None and teacher_forcing >= 1.0:  # every step's input is known: one fused call
+            s, _ = self.decoder(self.drop(self.tgt_embedding(tgt_in)), state.rnn)  # (B, T, H)
+            h, weights = self._attend(s, memory)
+            return self.out(self.drop(h)), weights
+        logits, weights = [], []
+        y = tgt_in[:, 0]
+        for t in range(tgt_in.shape[1]):
+            step_logits, state, w = self.decode_step(y, state, memory)
+            logits.append(step_logits)
+            weights.append(w)
+            if t + 1 < tgt_in.shape[1]:
+                y = tgt_in[:, t + 1]
+                if teacher_forcing < 1.0:  # per sentence: the reference token, or the model's own argmax
+                    own = torch.rand(y.shape[0], device=y.device) >= teacher_forcing
+                    y = torch.where(own, step_logits.argmax(-1), y)
+        return torch.stack(logits, 1), None if weights[0] is None else torch.stack(weights, 1)
+
+    def forward(self, batch: Seq2SeqBatch, state=None) -> Seq2SeqOutput:
+        memory, init = self.encode(batch.src, batch.src_lengths)
+        ratio = self.config.teacher_forcing if self.training else 1.0
+        logits, weights = self.decode(batch.tgt_in, init, memory, ratio)
+        B, T, V = logits.shape
+        nll = F.cross_entropy(logits.reshape(B * T, V).float(), batch.tgt_out.reshape(B * T), ignore_index=0,
+                              reduction="sum")
+        real = batch.tgt_out != 0
+        correct = ((logits.argmax(-1) == batch.tgt_out) & real).sum()
+        stats = {"nll": nll.detach(), "tokens": real.sum(), "correct": correct}
+        return Seq2SeqOutput(nll / B, logits, weights, None, stats)
+
+
+# ---- the task: data, metrics, run directories ------------------------------------------------------------
+
+
+class Seq2SeqTask:
+    """Reports per-token loss, perplexity and accuracy of the reference targets (teacher forcing)."""
+
+    name = "seq2seq"
+    monitor = "loss"
+    monitor_mode = "min"
+
+    def __init__(self, src_vocab: Vocab | None, tgt_vocab: Vocab, level: str = "word", lowercase: bool = False,
+                 max_len: int | None = 100):
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.level, self.lowercase, self.max_len = level, lowercase, max_len
+
+    def summarize(self, totals: dict) -> dict:
+        tokens = max(float(totals["tokens"]), 1.0)
+        loss = float(totals["nll"]) / tokens
+        return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "acc": float(totals["correct"]) / tokens}
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "level": self.level, "lowercase": self.lowercase, "max_len": self.max_len,
+                "one_to_seq": self.src_vocab is None}
+
+
+def collate(examples: list) -> Seq2SeqBatch:
+    """Examples (source ids or a vector, target ids) -> padded batch; targets get <bos> / <eos> (ids 2 / 3)."""
+    bos, eos = SPECIALS.index(BOS), SPECIALS.index(EOS)
+    tgt_in, _ = pad([[bos, *t] for _, t in examples], 0)
+    tgt_out, _ = pad([[*t, eos] for _, t in examples], 0)
+    first = examples[0][0]
+    if isinstance(first, np.ndarray):
+        src = torch.from_numpy(np.stack([s for s, _ in examples]))
+        return Seq2SeqBatch(src, torch.ones(len(examples), dtype=torch.long), tgt_in, tgt_out)
+    src, lengths = pad([s for s, _ in examples], 0)
+    return Seq2SeqBatch(src, lengths, tgt_in, tgt_out)
+
+
+def _example_length(example) -> int:
+    src, tgt = example
+    return len(tgt) if isinstance(src, np.ndarray) else len(src)
+
+
+@dataclass
+class Seq2SeqData:
+    """Where the sentence pairs come from and how they are tokenised and batched (config.json["data"])."""
+
+    src: str | None = None  # source sentences (None with `features`: one→sequence)
+    tgt: str | None = None
+    valid_src: str | None = None
+    valid_tgt: str | None = None
+    features: str | None = None  # .npy or CSV, one vector per target line
+    valid_features: str | None = None
+    level: str = "word"
+    lowercase: bool = False
+    max_len: int | None = 100
+    min_freq: int = 1
+    batch_size: int = 32
+    eval_batch_size: int = 64
+
+    def __post_init__(self):
+        if self.tgt is None or (self.src is None) == (self.features is None):
+            raise ValueError("give a target file and exactly one of a source file and a feature file")
+        if (self.valid_tgt is None) != (self.valid_src is None and self.valid_features is None):
+            raise ValueError("validation needs both sides: --valid-tgt with --valid-src (or --valid-features)")
+
+    def read(self, src, tgt) -> tuple[list | None, ParallelText]:
+        if self.features is not None:
+            vectors, text = read_vectors_and_targets(src, tgt, self.level, self.lowercase, self.max_len)
+            return list(vectors), text
+        return None, read_parallel(src, tgt, self.level, self.lowercase, self.max_len)
+
+    def load(self, vocabs: tuple[Vocab | None, Vocab] | None = None):
+        """-> (src_vocab or None, tgt_vocab, train examples, valid examples or None)."""
+        vectors, train = self.read(self.features or self.src, self.tgt)
+        if vocabs is None:
+            src_vocab = None if vectors is not None else Vocab.build(
+                (w for s in train.src for w in s), self.min_freq, specials=SPECIALS)
+            vocabs = (src_vocab, Vocab.build((w for s in train.tgt for w in s), self.min_freq, specials=SPECIALS))
+        examples = lambda v, text: [  # noqa: E731
+            (v[i] if v is not None else vocabs[0].encode(text.src[i]), vocabs[1].encode(text.tgt[i]))
+            for i in range(len(text))]
+        valid = None
+        if self.valid_tgt is not None:
+            valid = examples(*self.read(self.valid_features or self.valid_src, self.valid_tgt))
+        return vocabs[0], vocabs[1], examples(vectors, train), valid
+
+    def batches(self, train: list, valid: list | None, seed: int = 0, eval_only: bool = False):
+        """(training batches: shuffled, bucketed by length; validation batches: length-sorted, or None).
+        eval_only: `train` is evaluated, so it is batched like validation data."""
+        def fixed(examples):
+            return PaddedBatches(examples, collate, self.eval_batch_size, shuffle=False, length=_example_length)
+
+        if eval_only:
+            return fixed(train), None
+        return (PaddedBatches(train, collate, self.batch_size, shuffle=True, seed=seed, length=_example_length),
+                None if valid is None else fixed(valid))
+
+
+def save_run_files(run_dir, task: Seq2SeqTask, model_config: Seq2SeqConfig, data: Seq2SeqData) -> None:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if task.src_vocab is not None:
+        task.src_vocab.save(run_dir / "src_vocab.json")
+    task.tgt_vocab.save(run_dir / "tgt_vocab.json")
+    saved = asdict(data)
+    for key in ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features"):
+        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    update_config_json(run_dir, "task", task.to_dict())
+    update_config_json(run_dir, "model", asdict(model_config))
+    update_config_json(run_dir, "data", saved)
+
+
+def fit(run_dir, data: Seq2SeqData, train: TrainConfig, loaded=None, **model_options) -> list[dict]:
+    """Train into RUN_DIR with the shared Trainer; `model_options` are Seq2SeqConfig fields (vocabulary sizes
+    are filled in from the data). `loaded` = the result of `data.load()`, to avoid reading twice."""
+    src_vocab, tgt_vocab, train_ex, valid_ex = loaded or data.load()
+    config = model_config_for(data, src_vocab, tgt_vocab, train_ex, **model_options)
+    task = Seq2SeqTask(src_vocab, tgt_vocab, data.level, data.lowercase, data.max_len)
+    seed_everything(train.seed)  # before building: same seed, same initial weights
+    model = Seq2Seq(config)
+    train_batches, valid_batches = data.batches(train_ex, valid_ex, train.seed)
+    if run_dir is not None:
+        save_run_files(run_dir, task, config, data)
+    with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
+        return trainer.fit()
+
+
+def model_config_for(data: Seq2SeqData, src_vocab, tgt_vocab, train_examples, **options) -> Seq2SeqConfig:
+    feature_size = len(train_examples[0][0]) if data.features is not None else 0
+    return Seq2SeqConfig(tgt_vocab_size=len(tgt_vocab), src_vocab_size=0 if src_vocab is None else len(src_vocab),
+                         feature_size=feature_size, **options)
+
+
+def resume(run_dir) -> list[dict]:
+    """Continue the run in RUN_DIR where its last checkpoint stopped."""
+    run = load_run(run_dir, weights=None)
+    data = Seq2SeqData(**run.config["data"])
+    _, _, train_ex, valid_ex = data.load((run.task.src_vocab, run.task.tgt_vocab))
+    train = TrainConfig.from_dict(run.config["train"])
+    train_batches, valid_batches = data.batches(train_ex, valid_ex, train.seed)
+    with Trainer(run.model.train(), run.task, train_batches, valid_batches, train, run_dir) as trainer:
+        return trainer.fit(resume=True)
+
+
+@dataclass
+class LoadedSeq2Seq:
+    model: Seq2Seq
+    task: Seq2SeqTask
+    config: dict  # the whole config.json
+
+
+def load_run(run_dir, weights: str | None = "best", device: str = "cpu") -> LoadedSeq2Seq:
+    """Rebuild a trained model from RUN_DIR (config.json, vocabularies, best/last safetensors; no pickle).
+    weights=None: freshly initialised weights (for resume, which loads its checkpoint itself)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise DataError(f"{run_dir}: not a run directory (expected the --out of `rnnkit train seq2seq`)")
+    config = read_json(path)
+    t = config.get("task", {})
+    if t.get("name") != "seq2seq":
+        raise DataError(f"{path}: expected a seq2seq run, found task {t.get('name')!r}")
+    src_vocab = None if t.get("one_to_seq") else Vocab.load(run_dir / "src_vocab.json")
+    task = Seq2SeqTask(src_vocab, Vocab.load(run_dir / "tgt_vocab.json"), t["level"], t["lowercase"], t["max_len"])
+    names = {f.name for f in fields(Seq2SeqConfig)}
+    model = Seq2Seq(Seq2SeqConfig(**{k: v for k, v in config["model"].items() if k in names}))
+    if weights is not None:
+        file = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
+        if weights == "best" and not file.exists():
+            file = run_dir / "weights.safetensors"
+        load_weights(file, model, device=device)
+    return LoadedSeq2Seq(model.to(device).eval(), task, config)
+
+
+def check_specials(vocab: Vocab) -> None:
+    if vocab.itos[: len(SPECIALS)] != list(SPECIALS) or vocab.unk != UNK:
+        raise DataError(f"expected a vocabulary starting with {SPECIALS}, found {vocab.itos[:4]}")
