@@ -1,0 +1,104 @@
+"""Pretrained word vectors in the GloVe or word2vec *text* format, as an embedding matrix for a Vocab.
+
+    glove.6B.100d.txt:    the 0.418 0.24968 -0.41242 ...          one word and D numbers per line
+    word2vec (.txt/.vec): 400000 100                              a first line "N D", then as GloVe
+
+    vectors = load_vectors("glove.6B.100d.txt", vocab)
+    model.embedding.weight.data[vectors.found] = vectors.weights[vectors.found]
+    print(f"{vectors.num_found} of {len(vocab)} words have a pretrained vector")
+
+The file is streamed line by line (GloVe files are gigabytes) and may be gzip-compressed; only the words of
+the vocabulary are kept. A word may contain spaces (GloVe 840B has some): the last D fields are the numbers
+and the rest is the word. Duplicate words keep their first vector. With `lower=True` a vocabulary word
+also matches the file's lower-cased form when its exact form is absent.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rnnkit.data.text import DataError
+from rnnkit.data.vocab import Vocab
+
+
+@dataclass
+class Vectors:
+    weights: torch.Tensor  # (V, D) float32; zero rows where no vector was found
+    found: torch.Tensor  # (V,) bool: vocabulary entries that have a pretrained vector
+    dim: int
+
+    @property
+    def num_found(self) -> int:
+        return int(self.found.sum())
+
+
+def _open_text(path: Path):
+    if not path.exists():
+        raise DataError(f"{path}: file not found (expected word vectors in GloVe/word2vec text format)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory (expected word vectors in GloVe/word2vec text format)")
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def load_vectors(path: str | os.PathLike, vocab: Vocab, lower: bool = False) -> Vectors:
+    """The vectors of `vocab`'s words found in `path`; raises DataError with file:line on a bad line."""
+    path = Path(path)
+    wanted: dict[str, list[int]] = {}
+    for i, token in enumerate(vocab.itos):
+        wanted.setdefault(token, []).append(i)
+        if lower and token.lower() != token:
+            wanted.setdefault(token.lower(), []).append(i)
+    rows: dict[int, tuple] = {}  # vocab index -> (priority: 0 exact, 1 lowered; numbers; line)
+    dim = None
+    line_no = 0
+    with _open_text(path) as f:
+        try:
+            for line_no, line in enumerate(f, start=1):
+                parts = line.rstrip("\r\n").rstrip(" ").split(" ")
+                if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                    dim = int(parts[1])  # word2vec header "N D"
+                    continue
+                if not line.strip():
+                    continue
+                if dim is None:
+                    dim = len(parts) - 1
+                    if dim < 1:
+                        raise DataError(f"{path}:{line_no}: expected a word followed by numbers, found {line!r}")
+                if len(parts) < dim + 1:
+                    raise DataError(f"{path}:{line_no}: expected a word and {dim} numbers, "
+                                    f"found {len(parts) - 1} fields after the first")
+                word, numbers = " ".join(parts[:-dim]), parts[-dim:]
+                for i in wanted.get(word, ()):
+                    priority = 0 if vocab.itos[i] == word else 1
+                    if i not in rows or priority < rows[i][0]:
+                        rows[i] = (priority, numbers, line_no)
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}:{line_no + 1}: not valid UTF-8 ({e.reason}); expected UTF-8 text") from None
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: could not read the file ({e}); expected (gzip-compressed) text") from None
+    if dim is None:
+        raise DataError(f"{path}: file is empty (expected word vectors in GloVe/word2vec text format)")
+    weights = torch.zeros(len(vocab), dim)
+    found = torch.zeros(len(vocab), dtype=torch.bool)
+    for i, (_, numbers, where) in rows.items():
+        try:
+            weights[i] = torch.tensor([float(x) for x in numbers])
+        except ValueError:
+            bad = next(x for x in numbers if not _is_float(x))
+            raise DataError(f"{path}:{where}: expected {dim} numbers after the word, found {bad!r}") from None
+        found[i] = True
+    return Vectors(weights, found, dim)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
