@@ -1,0 +1,340 @@
+"""Sentiment over parse trees (Stanford Sentiment Treebank): a label for every node of a constituency tree.
+
+Model (Socher et al. 2013; Tai et al. 2015):
+
+    x_j   = E w_j                              leaf j's word embedding, (L, D)
+    h_j   = TreeEncoder(cell)(x, tree)          every node's state, leaves first, (N, H)
+    y_j   = softmax(V dropout(h_j) + b)         a distribution over the C classes at every node, (N, C)
+
+cell: "tree-lstm" (binary Tree-LSTM), "child-sum" (Child-Sum Tree-LSTM) or "recursive" (Socher's
+h = tanh(W [h_l; h_r] + b)); see `rnnkit.nn.tree`.
+
+Labels: fine-grained, C = 5 (SST's 0 very negative .. 4 very positive), or binary, C = 2 (0, 1 -> 0 negative;
+3, 4 -> 1 positive): trees whose root is neutral (2) are dropped, and neutral nodes are left out of the loss
+and of the metrics. Supervision "nodes" (phrase-level labels at every node, as in SST) or "root" only.
+
+Loss: the mean over the supervised nodes of the batch of -log y_j[label_j]. Metrics (`TreeTask.summarize`):
+loss, root_acc (the sentence-level accuracy that papers report), node_acc (all labelled nodes).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.data import UNK, DataError, PaddedBatches, Vocab, read_text
+from rnnkit.data.trees import Tree, iter_trees, read_trees
+from rnnkit.nn.tree import TREE_CELLS, TreeEncoder, TreeStructure, children_lists
+from rnnkit.train import TrainConfig, Trainer, seed_everything
+from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+
+IGNORE = -100  # label of nodes left out of loss and metrics (neutral nodes in binary mode)
+BINARY = {0: 0, 1: 0, 2: IGNORE, 3: 1, 4: 1}
+
+
+@dataclass
+class TreeModelConfig:
+    """Configuration of `TreeModel`, saved as config.json["model"]."""
+
+    vocab_size: int
+    cell: str = "tree-lstm"
+    emb: int = 300
+    hidden: int = 150
+    classes: int = 5
+    dropout: float = 0.5
+    supervision: str = "nodes"  # "nodes" or "root"
+
+    def __post_init__(self):
+        if self.cell not in TREE_CELLS:
+            raise ValueError(f"cell must be one of {', '.join(TREE_CELLS)}, got {self.cell!r}")
+        if self.classes not in (2, 5):
+            raise ValueError(f"classes must be 5 (fine-grained) or 2 (binary), got {self.classes}")
+        if self.supervision not in ("nodes", "root"):
+            raise ValueError(f"supervision must be 'nodes' or 'root', got {self.supervision!r}")
+        for name in ("vocab_size", "emb", "hidden"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class TreeBatch:
+    """A batch of trees: leaf word ids (L,), the level-batched index tensors, node labels (N,) in structure order."""
+
+    __slots__ = ("words", "structure", "labels")
+
+    def __init__(self, words: torch.Tensor, structure: TreeStructure, labels: torch.Tensor):
+        self.words, self.structure, self.labels = words, structure, labels
+
+    def to(self, device) -> TreeBatch:
+        return TreeBatch(self.words.to(device), self.structure.to(device), self.labels.to(device))
+
+
+@dataclass
+class TreeOutput:
+    loss: torch.Tensor  # scalar: mean NLL over the supervised nodes
+    logits: torch.Tensor  # (N, C), structure order
+    state: None
+    stats: dict  # summable: nll, supervised, node_correct, nodes, root_correct, roots
+
+
+class TreeModel(nn.Module):
+    """Embedding -> tree encoder (any tree cell) -> dropout -> linear softmax at every node."""
+
+    def __init__(self, config: TreeModelConfig):
+        super().__init__()
+        self.config = c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.emb)
+        self.drop = nn.Dropout(c.dropout)
+        self.encoder = TreeEncoder(c.cell, c.emb, c.hidden)
+        self.head = nn.Linear(c.hidden, c.classes)
+
+    @property
+    def arity(self) -> int | None:
+        return self.encoder.arity
+
+    def node_logits(self, batch: TreeBatch, node_by_node: bool = False) -> torch.Tensor:
+        """(N, C) class scores of every node, in `batch.structure` order."""
+        h, _ = self.encoder(self.drop(self.embedding(batch.words)), batch.structure, node_by_node=node_by_node)
+        return self.head(self.drop(h))
+
+    def forward(self, batch: TreeBatch) -> TreeOutput:
+        logits = self.node_logits(batch)
+        labels, roots = batch.labels, batch.structure.roots
+        supervised = labels if self.config.supervision == "nodes" else _only(labels, roots)
+        nll = F.cross_entropy(logits.float(), supervised, ignore_index=IGNORE, reduction="sum")
+        count = (supervised != IGNORE).sum()
+        with torch.no_grad():
+            correct = (logits.argmax(1) == labels) & (labels != IGNORE)
+            stats = {"nll": nll.detach(), "supervised": count, "node_correct": correct.sum(),
+                     "nodes": (labels != IGNORE).sum(), "root_correct": correct[roots].sum(),
+                     "roots": (labels[roots] != IGNORE).sum()}
+        return TreeOutput(nll / count.clamp(min=1), logits, None, stats)
+
+
+def _only(labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    kept = torch.full_like(labels, IGNORE)
+    kept[rows] = labels[rows]
+    return kept
+
+
+class TreeTask:
+    """What the Trainer needs to know: summed stats -> loss, root accuracy, all-node accuracy."""
+
+    name = "tree"
+    monitor = "root_acc"
+    monitor_mode = "max"
+
+    def __init__(self, vocab: Vocab, classes: int = 5, lower: bool = False):
+        self.vocab, self.classes, self.lower = vocab, classes, lower
+
+    def summarize(self, totals: dict) -> dict:
+        return {"loss": float(totals["nll"]) / max(float(totals["supervised"]), 1.0),
+                "root_acc": float(totals["root_correct"]) / max(float(totals["roots"]), 1.0),
+                "node_acc": float(totals["node_correct"]) / max(float(totals["nodes"]), 1.0)}
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "classes": self.classes, "lower": self.lower}
+
+
+# ---- data: trees -> examples -> batches --------------------------------------------------------------
+
+
+@dataclass
+class TreeExample:
+    kids: list  # child lists in post-order (`children_lists`)
+    words: list  # leaf word ids, left to right
+    labels: list  # node labels in post-order (IGNORE for left-out nodes)
+
+
+def map_labels(tree: Tree, classes: int) -> list[int]:
+    """The tree's node labels in post-order, mapped to `classes` (binary: neutral -> IGNORE)."""
+    labels = [node.label for node in tree]
+    return labels if classes == 5 else [BINARY[x] for x in labels]
+
+
+def keep_tree(tree: Tree, classes: int) -> bool:
+    """Binary sentiment drops the sentences whose root is neutral (the usual SST-2 split)."""
+    return classes == 5 or tree.label != 2
+
+
+def to_examples(trees: list[Tree], vocab: Vocab, classes: int, lower: bool) -> list[TreeExample]:
+    norm = str.lower if lower else (lambda w: w)
+    return [TreeExample(children_lists(t), vocab.encode(norm(w) for w in t.leaves()), map_labels(t, classes))
+            for t in trees]
+
+
+def collate(examples: list[TreeExample], arity: int | None) -> TreeBatch:
+    """Build the level-batched index tensors once per batch; labels follow the structure's node order."""
+    structure = TreeStructure.build([e.kids for e in examples], arity)
+    words = torch.tensor([w for e in examples for w in e.words], dtype=torch.long)  # leaves come first
+    labels = np.empty(structure.num_nodes, dtype=np.int64)
+    labels[np.concatenate([np.asarray(p) for p in structure.post_order])] = [x for e in examples for x in e.labels]
+    return TreeBatch(words, structure, torch.from_numpy(labels))
+
+
+class _Collate:
+    """A picklable collate bound to the cell's arity."""
+
+    def __init__(self, arity: int | None):
+        self.arity = arity
+
+    def __call__(self, examples: list[TreeExample]) -> TreeBatch:
+        return collate(examples, self.arity)
+
+
+def tree_batches(examples: list[TreeExample], arity: int | None, batch_size: int, shuffle: bool,
+                 seed: int = 0) -> PaddedBatches:
+    """Bucketed by number of nodes (similar sizes -> similar heights -> few half-empty levels)."""
+    return PaddedBatches(examples, _Collate(arity), batch_size, shuffle=shuffle, seed=seed,
+                         length=lambda e: len(e.kids))
+
+
+@dataclass
+class TreeDataConfig:
+    """Where the trees come from and how they are batched (saved as config.json["data"])."""
+
+    train: str
+    valid: str | None = None
+    classes: int = 5
+    lower: bool = False
+    min_freq: int = 1
+    batch_size: int = 25
+    eval_batch_size: int = 100
+
+    def __post_init__(self):
+        if self.classes not in (2, 5):
+            raise ValueError(f"classes must be 5 (fine-grained) or 2 (binary), got {self.classes}")
+        for name in ("batch_size", "eval_batch_size", "min_freq"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+    def read(self, path) -> list[Tree]:
+        trees = [t for t in read_trees(path) if keep_tree(t, self.classes)]
+        if not trees:
+            raise DataError(f"{path}: expected trees with a non-neutral root for binary labels, found none")
+        return trees
+
+    def build_vocab(self, trees: list[Tree]) -> Vocab:
+        words = (w.lower() if self.lower else w for t in trees for w in t.leaves())
+        return Vocab.build(words, min_freq=self.min_freq, specials=(UNK,))
+
+
+def _save_run_files(run_dir, task: TreeTask, model_config: TreeModelConfig, data: TreeDataConfig) -> None:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task.vocab.save(run_dir / "vocab.json")
+    update_config_json(run_dir, "task", task.to_dict())
+    update_config_json(run_dir, "model", asdict(model_config))
+    saved = asdict(data)
+    for key in ("train", "valid"):  # absolute, so that --resume works from any directory
+        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    update_config_json(run_dir, "data", saved)
+
+
+def _batches(data: TreeDataConfig, vocab: Vocab, arity, train_trees, valid_trees, seed: int):
+    train = tree_batches(to_examples(train_trees, vocab, data.classes, data.lower), arity, data.batch_size,
+                         True, seed)
+    valid = None
+    if valid_trees is not None:
+        valid = tree_batches(to_examples(valid_trees, vocab, data.classes, data.lower), arity,
+                             data.eval_batch_size, False)
+    return train, valid
+
+
+def fit(run_dir, data: TreeDataConfig, model: dict | None = None, train: TrainConfig | None = None) -> list[dict]:
+    """Train a tree model into RUN_DIR with the shared Trainer; returns its history.
+    `model`: TreeModelConfig fields other than vocab_size and classes (taken from the data)."""
+    train = train or TrainConfig(optimizer="adam")
+    train_trees = data.read(data.train)
+    valid_trees = data.read(data.valid) if data.valid else None
+    vocab = data.build_vocab(train_trees)
+    model_config = TreeModelConfig(vocab_size=len(vocab), classes=data.classes, **(model or {}))
+    task = TreeTask(vocab, data.classes, data.lower)
+    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
+    net = TreeModel(model_config)
+    train_batches, valid_batches = _batches(data, vocab, net.arity, train_trees, valid_trees, train.seed)
+    _save_run_files(run_dir, task, model_config, data)
+    with Trainer(net, task, train_batches, valid_batches, train, run_dir) as trainer:
+        return trainer.fit()
+
+
+def resume(run_dir) -> list[dict]:
+    """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
+    config = read_json(Path(run_dir) / "config.json")
+    data = TreeDataConfig(**config["data"])
+    vocab = Vocab.load(Path(run_dir) / "vocab.json")
+    net = TreeModel(TreeModelConfig(**config["model"]))
+    train = TrainConfig.from_dict(config["train"])
+    valid_trees = data.read(data.valid) if data.valid else None
+    train_batches, valid_batches = _batches(data, vocab, net.arity, data.read(data.train), valid_trees, train.seed)
+    task = TreeTask(vocab, data.classes, data.lower)
+    with Trainer(net, task, train_batches, valid_batches, train, run_dir) as trainer:
+        return trainer.fit(resume=True)
+
+
+# ---- trained runs: load, evaluate, predict -------------------------------------------------------------
+
+
+@dataclass
+class LoadedTree:
+    model: TreeModel
+    task: TreeTask
+    config: dict  # the whole config.json
+
+
+def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedTree:
+    """Rebuild a trained tree model from RUN_DIR (config.json, vocab.json, best or last weights; no pickle)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: run directory not found (expected the --out of `rnnkit train tree`)")
+    config = read_json(run_dir / "config.json")
+    if config.get("task", {}).get("name") != "tree":
+        raise DataError(f"{run_dir / 'config.json'}: expected a tree run (task 'tree')")
+    t = config["task"]
+    task = TreeTask(Vocab.load(run_dir / "vocab.json"), t["classes"], t.get("lower", False))
+    model = TreeModel(TreeModelConfig(**config["model"]))
+    path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
+    if weights == "best" and not path.exists():
+        path = run_dir / "weights.safetensors"
+    load_weights(path, model, device=device)
+    return LoadedTree(model.to(device).eval(), task, config)
+
+
+def evaluate_file(run_dir, path, batch_size: int = 100) -> dict:
+    """loss, root_acc, node_acc of a trained run on a file of labelled trees (binary runs drop neutral roots)."""
+    from rnnkit.train import evaluate
+
+    run = load_run(run_dir)
+    data = TreeDataConfig(train=str(path), classes=run.task.classes, lower=run.task.lower)
+    examples = to_examples(data.read(path), run.task.vocab, run.task.classes, run.task.lower)
+    return evaluate(run.model, run.task, tree_batches(examples, run.model.arity, batch_size, False), device="cpu")
+
+
+def read_input_trees(path) -> list[Tree]:
+    """Trees to label: one bracketed tree per line; their labels are ignored (any integer >= 0 is accepted)."""
+    trees = list(iter_trees(read_text(path), str(path), num_classes=None))
+    if not trees:
+        raise DataError(f"{path}: expected one bracketed tree per line, found no tree")
+    return trees
+
+
+@torch.no_grad()
+def predict_trees(run: LoadedTree, trees: list[Tree], batch_size: int = 100) -> list[Tree]:
+    """Each tree relabelled with the predicted class of every node (binary: 0 negative, 1 positive)."""
+    model, vocab, lower = run.model.eval(), run.task.vocab, run.task.lower
+    out = []
+    for start in range(0, len(trees), batch_size):
+        chunk = trees[start: start + batch_size]
+        examples = [TreeExample(children_lists(t), [], [0] * len(t)) for t in chunk]
+        for e, t in zip(examples, chunk):
+            e.words = vocab.encode(w.lower() if lower else w for w in t.leaves())
+        batch = collate(examples, model.arity)
+        pred = model.node_logits(batch).argmax(1).tolist()
+        out += [t.relabel([pred[p] for p in pos]) for t, pos in zip(chunk, batch.structure.post_order)]
+    return out
+
