@@ -55,7 +55,9 @@ def run_train_forecast(args) -> int:
     model = fc.ForecastModelConfig(strategy=args.strategy, cell=args.cell, layers=args.layers, hidden=args.hidden,
                                    dropout=args.dropout)
     series = data.read()
-    print(f"data: {args.data}: {len(series)} rows, target {series.target!r}, covariates {series.covariates}",
+    prep = fc.prepare(data, series)  # checks the split before anything is printed or written
+    print(f"data: {args.data}: {len(series)} rows (train {prep.split.train}, valid {prep.split.valid}, test "
+          f"{prep.split.test}), target {series.target!r}, covariates {series.covariates}, season {prep.season}",
           file=sys.stderr)
     print_history(fc.fit(args.out, data, model, train_config(args), series))
     print(f"run saved in {args.out}", file=sys.stderr)
