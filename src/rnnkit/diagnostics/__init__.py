@@ -1,0 +1,17 @@
+"""rnnkit.diagnostics: make vanishing and exploding gradients visible, on any task's model.
+
+- `probe(model, batch)`: ‖∂L/∂h_k‖ for every step k, ‖∂h_T/∂h_k‖ (Jacobian products), LSTM/GRU gate means and
+  saturation, dead ReLUs (rnnkit.diagnostics.probe).
+- `recurrent_spectra(model)`: spectral radius and largest singular value of every recurrent matrix's gate blocks.
+- Trainer callbacks writing all of it, plus per-update gradient norms before/after clipping and the clipping
+  rate, to metrics.jsonl: `default_callbacks(probe_batch, every)` (rnnkit.diagnostics.callbacks lists the keys).
+  `rnnkit report RUN_DIR` turns them into plots.
+"""
+from rnnkit.diagnostics.callbacks import ProbeDiagnostics, SpectraDiagnostics, UpdateDiagnostics, default_callbacks
+from rnnkit.diagnostics.probe import gate_activations, gate_statistics, jacobian_norms, probe, recording
+from rnnkit.diagnostics.weights import recurrent_spectra
+
+__all__ = [
+    "ProbeDiagnostics", "SpectraDiagnostics", "UpdateDiagnostics", "default_callbacks", "gate_activations",
+    "gate_statistics", "jacobian_norms", "probe", "recording", "recurrent_spectra",
+]
