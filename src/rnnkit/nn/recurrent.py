@@ -90,6 +90,8 @@ class Recurrent(nn.Module):
 
     use_fast_scan = True  # loop path: hand-written BPTT scan (rnnkit.nn.scan) for the cells it supports;
     # False forces python_scan (autograd through every step)
+    scan_override = None  # loop path: a time loop (cell, ux, state, alive) -> (output, state) used for every cell
+    # instead (rnnkit.diagnostics sets one, with use_fused=False, to record the states of a probe batch)
 
     def __init__(
         self,
@@ -341,7 +343,7 @@ class Recurrent(nn.Module):
                 for d in range(D):
                     s = map_state(state, lambda t, i=k * D + d: t[i])
                     cell = cells[k * D + d]
-                    scan = fast_scan_for(cell) if self.use_fast_scan else None  # None: python_scan
+                    scan = self.scan_override or (fast_scan_for(cell) if self.use_fast_scan else None)
                     o, f = unroll(cell, x, s, lengths, reverse=d == 1, scan=scan)
                     outs.append(o)
                     final.append(f)

@@ -83,13 +83,20 @@ class Trainer:
         train_batches, valid_batches: ``Batches`` (valid may be None: the training metrics are monitored).
         config: a :class:`TrainConfig`.
         run_dir: where config.json, checkpoints and metrics.jsonl go (None: write nothing).
+        callbacks: objects with any of ``on_step(trainer, info)`` (after every update; ``info`` is a dict:
+            "epoch" (from 1), "batch", "step" (updates so far, this one included), "loss", "grad_norm" (global
+            L2 norm before clipping), "grad_norm_clipped" (after clipping) and "clipped" (whether clipping
+            fired); the parameters' ``.grad`` still hold the clipped gradients) and ``on_epoch_end(trainer,
+            record)`` (``record`` is the epoch's history entry). They may add records to metrics.jsonl with
+            :meth:`log` (e.g. ``rnnkit.diagnostics``).
 
     Under torchrun the Trainer joins the process group itself; call :meth:`close` (or use ``with``) at the
     end to leave it.
     """
 
     def __init__(self, model: torch.nn.Module, task: Any, train_batches: Any, valid_batches: Any = None,
-                 config: TrainConfig | None = None, run_dir: str | os.PathLike | None = None) -> None:
+                 config: TrainConfig | None = None, run_dir: str | os.PathLike | None = None,
+                 callbacks: list | tuple = ()) -> None:
         self.config = config if config is not None else TrainConfig()
         if not isinstance(self.config, TrainConfig):
             raise TypeError(f"Trainer: config expected a TrainConfig, got {type(self.config).__name__}")
@@ -115,6 +122,8 @@ class Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), self.config)
         self.schedule = LRSchedule(self.config, self.monitor_mode)
         self.run_dir = None if run_dir is None else Path(run_dir)
+        self.callbacks = list(callbacks)
+        self._log: MetricsLog | None = None
         self._reset_position()
 
     # ------------------------------------------------------------------ setup
@@ -167,13 +176,24 @@ class Trainer:
         if resume:
             log.truncate_after(self.step)
         self._started = time.perf_counter() - self.elapsed
+        self._log = log
         try:
             while self.epoch < self.config.epochs and not self.stopped:
                 self._train_epoch(log)
                 self._end_epoch(log)
         finally:
             log.close()
+            self._log = None
         return self.history
+
+    def log(self, record: dict) -> None:
+        """Append ``record`` to metrics.jsonl during :meth:`fit` (rank 0 only; ignored outside ``fit``).
+        "epoch" (from 1), "step" and "time" are filled in when absent."""
+        if self._log is None or not self.ctx.is_main:
+            return
+        full = {"epoch": self.epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._started, 3)}
+        full.update(record)
+        self._log.write(full)
 
     def _start_fresh(self) -> None:
         self._reset_position()
@@ -218,6 +238,8 @@ class Trainer:
         self._check_finite(loss, norm, index)
         self.optimizer.step()
         self.step += 1
+        if self.callbacks:
+            self._after_step(index, loss, norm, bool(clipped))
         if carries:
             self.carry = detach_tree(out.state)
         stats = dict(zip(keys, values))
@@ -226,6 +248,17 @@ class Trainer:
         self.sums.clipped += int(bool(clipped))
         self.sums.steps += 1
         return stats
+
+    def _after_step(self, index: int, loss: float, norm: float, clipped: bool) -> None:
+        """Call every callback's ``on_step`` with this update's numbers (see the class docstring)."""
+        after = norm
+        if clipped:
+            after = float(_total_norm([p.grad for p in self.model.parameters() if p.grad is not None]))
+        info = {"epoch": self.epoch + 1, "batch": index, "step": self.step, "loss": loss, "grad_norm": norm,
+                "grad_norm_clipped": after, "clipped": clipped}
+        for callback in self.callbacks:
+            if hasattr(callback, "on_step"):
+                callback.on_step(self, info)
 
     def _clip(self) -> tuple[torch.Tensor, torch.Tensor | float]:
         """Clip the gradients as configured; return the global L2 norm *before* clipping and whether it fired
@@ -283,6 +316,9 @@ class Trainer:
             print_epoch_summary(self.epoch + 1, self.config.epochs, lr, train, valid, improved)
         self.history.append({"epoch": self.epoch + 1, "step": self.step, "lr": lr, "train": train, "valid": valid,
                              "improved": improved})
+        for callback in self.callbacks:
+            if hasattr(callback, "on_epoch_end"):
+                callback.on_epoch_end(self, self.history[-1])
         self.epoch, self.next_batch, self.carry, self.sums = self.epoch + 1, 0, None, _EpochSums()
         patience = self.config.early_stopping
         self.stopped = bool(patience) and self.stale_epochs >= patience
