@@ -59,10 +59,12 @@ def run(args, labels: str) -> dict:
                                       cell="lstm", layers=args.layers, hidden=args.hidden, emb=args.emb,
                                       bidirectional=True, pooling=args.pooling, dropout=args.dropout)
     train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, weight_decay=args.weight_decay,
-                        clip=5.0, seed=args.seed, device="cpu", progress=False, tensorboard=False, log_every=0)
+                        clip=5.0, seed=args.seed, device="cpu", progress=False, tensorboard=False, log_every=500)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        history = classify.fit(Path(tmp) / labels, data, model, train, corpus)
+        run_dir = Path(args.out or tmp) / labels
+        print(f"[{labels}] run directory {run_dir} (metrics.jsonl grows every epoch)", flush=True)
+        history = classify.fit(run_dir, data, model, train, corpus)
     minutes = (time.perf_counter() - start) / 60
     for h in history:
         print(f"[{labels}] epoch {h['epoch']}: train loss {h['train']['loss']:.4f}, dev accuracy "
@@ -89,6 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s); " + " ".join(sys.argv[1:]), flush=True)

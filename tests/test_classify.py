@@ -192,6 +192,23 @@ def test_same_seed_same_history(tmp_path):
     assert [h["valid"]["loss"] for h in first] == [h["valid"]["loss"] for h in second]
 
 
+def test_resume_continues_exactly(tmp_path):
+    """2 epochs in one go == 1 epoch, then `resume` (which rebuilds vocab, labels, batches and model from
+    RUN_DIR alone) for the second."""
+    full, _ = tiny_fit(tmp_path, "full")
+    data = classify.ClassifyDataConfig(train=str(tmp_path / "t.tsv"), batch_size=8)
+    corpus = classify.load_corpus(data)
+    config = classify.ClassifierConfig(len(corpus.task.vocab), 2, hidden=6, emb=4)
+    train = TrainConfig(epochs=1, optimizer="adam", device="cpu", progress=False, tensorboard=False, seed=3)
+    classify.fit(tmp_path / "half", data, config, train, corpus)
+    saved = json.loads((tmp_path / "half" / "config.json").read_text())
+    saved["train"]["epochs"] = 2
+    (tmp_path / "half" / "config.json").write_text(json.dumps(saved))
+    resumed = classify.resume(tmp_path / "half")
+    assert [h["valid"]["loss"] for h in resumed] == [h["valid"]["loss"] for h in full]
+    assert resumed[1]["train"]["loss"] == full[1]["train"]["loss"]
+
+
 def test_frozen_pretrained_vectors(tmp_path):
     _, corpus = tiny_fit(tmp_path, "probe")
     V = len(corpus.task.vocab)
