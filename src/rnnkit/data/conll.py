@@ -179,9 +179,9 @@ def format_sentences(sentences: list[Sentence], tags: list[list[str]], fmt: str,
     """The sentences in format `fmt` with `tags` (one list per sentence) in place of their tags.
 
     conllu: every line as read, the UPOS/XPOS column of the word lines replaced; conll: each token line with
-    its last column replaced (or a tag column appended when the file had only tokens); text: `token/TAG`
-    separated by spaces, one sentence per line, or with `one_per_line` `token<TAB>TAG` lines and a blank
-    line after each sentence."""
+    its last column replaced when it has two or more columns (a tag column appended to a token alone); text:
+    `token/TAG` separated by spaces, one sentence per line, or with `one_per_line` `token<TAB>TAG` lines and a
+    blank line after each sentence."""
     if len(tags) != len(sentences):
         raise ValueError(f"expected one tag list per sentence ({len(sentences)}), got {len(tags)}")
     out = []
@@ -205,9 +205,10 @@ def _retagged(s: Sentence, tags: list[str], fmt: str, column: str) -> list[str]:
             cols[COLUMNS[column]] = tag
             lines[k] = "\t".join(cols)
         elif fmt == "conll":
-            sep = "\t" if "\t" in lines[k].strip() else " "
-            cols = lines[k].split()
-            cols = cols[:-1] + [tag] if s.tags is not None or len(cols) > 1 else cols + [tag]
+            text = lines[k].strip()
+            sep = " " if " " in text and "\t" not in text else "\t"
+            cols = text.split()
+            cols = cols[:-1] + [tag] if len(cols) > 1 else cols + [tag]
             lines[k] = sep.join(cols)
         else:
             raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
