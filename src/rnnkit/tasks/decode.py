@@ -70,16 +70,17 @@ def greedy(model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_len_a: float = 
         done |= y == EOS_ID
         if bool(done.all()):
             break
-    return _hypotheses(torch.stack(tokens, 1), score, weights)
+    return _hypotheses(torch.stack(tokens, 1), score, weights, src_lengths)
 
 
-def _hypotheses(tokens: Tensor, score: Tensor, weights: list) -> list[Hypothesis]:
-    """(B, T) ids (ending at the first <eos>) -> one Hypothesis per row."""
+def _hypotheses(tokens: Tensor, score: Tensor, weights: list, src_lengths: Tensor) -> list[Hypothesis]:
+    """(B, T) ids (ending at the first <eos>) -> one Hypothesis per row; attention cut to the real source."""
     att = None if weights[0] is None else torch.stack(weights, 1).cpu().numpy()  # (B, T, S)
     out = []
     for b, row in enumerate(tokens.tolist()):
         n = row.index(EOS_ID) if EOS_ID in row else len(row)
-        out.append(Hypothesis(row[:n], float(score[b]), None if att is None else att[b, : n + 1]))
+        alpha = None if att is None else att[b, : n + 1, : int(src_lengths[b])]
+        out.append(Hypothesis(row[:n], float(score[b]), alpha))
     return out
 
 
@@ -122,7 +123,7 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, beam: int = 5,
             break
     final = score.view(-1) / length.float().clamp_min(1) ** length_penalty if length_penalty else score.view(-1)
     best = final.view(B, K).argmax(1) + torch.arange(B, device=dev) * K  # (B,) rows of the best hypotheses
-    return _backtrack(best, parents, tokens, weights, score.view(-1))
+    return _backtrack(best, parents, tokens, weights, score.view(-1), src_lengths)
 
 
 def _only_eos(logp: Tensor, done: Tensor) -> Tensor:
@@ -133,7 +134,8 @@ def _only_eos(logp: Tensor, done: Tensor) -> Tensor:
     return forced
 
 
-def _backtrack(best: Tensor, parents: list, tokens: list, weights: list, score: Tensor) -> list[Hypothesis]:
+def _backtrack(best: Tensor, parents: list, tokens: list, weights: list, score: Tensor,
+               src_lengths: Tensor) -> list[Hypothesis]:
     """Follow the parent pointers from the final rows `best` back to the first step."""
     row, ids, alphas = best, [], []
     for t in range(len(tokens) - 1, -1, -1):
@@ -143,7 +145,7 @@ def _backtrack(best: Tensor, parents: list, tokens: list, weights: list, score: 
         row = parents[t].index_select(0, row)
     ids.reverse()
     alphas.reverse()
-    return _hypotheses(torch.stack(ids, 1), score.index_select(0, best), alphas or [None])
+    return _hypotheses(torch.stack(ids, 1), score.index_select(0, best), alphas or [None], src_lengths)
 
 
 def sequence_log_prob(model: Seq2Seq, src: Tensor, src_lengths: Tensor, tgt: list[int]) -> float:

@@ -17,9 +17,10 @@ Decoder (Luong et al. 2015, "global attention"), y_0 = <bos>:
     p(y_t | y_<t, x) = softmax(W_o h̃_t + b_o)
 
 Training uses teacher forcing: y_{t-1} is the reference token, or, with probability 1 − teacher_forcing, the
-model's own previous argmax (per sentence and step). Without input feeding and with teacher_forcing = 1 the
-decoder RNN runs over the whole target in one fused call and attention is computed for all t at once; else
-`decode_step` runs step by step (the same function greedy and beam search use, so training == decoding).
+model's own previous argmax (per sentence and step; <pad> and <bos> excluded). Without input feeding and
+with teacher_forcing = 1 the decoder RNN runs over the whole target in one fused call and attention is computed
+for all t at once; else `decode_step` runs step by step (the function greedy and beam search use; tests check
+that both paths agree).
 
 Loss: target NLL summed over the tokens of each sentence (<eos> included, padding excluded) and averaged
 over the B sentences (the language models' convention; clip = 5 applies). Reported per token: loss, ppl, acc.
@@ -230,7 +231,7 @@ class Seq2Seq(nn.Module):
                 y = tgt_in[:, t + 1]
                 if teacher_forcing < 1.0:  # per sentence: the reference token, or the model's own argmax
                     own = torch.rand(y.shape[0], device=y.device) >= teacher_forcing
-                    y = torch.where(own, step_logits.argmax(-1), y)
+                    y = torch.where(own, _own_prediction(step_logits), y)
         return torch.stack(logits, 1), None if weights[0] is None else torch.stack(weights, 1)
 
     def forward(self, batch: Seq2SeqBatch, state=None) -> Seq2SeqOutput:
@@ -244,6 +245,13 @@ class Seq2Seq(nn.Module):
         correct = ((logits.argmax(-1) == batch.tgt_out) & real).sum()
         stats = {"nll": nll.detach(), "tokens": real.sum(), "correct": correct}
         return Seq2SeqOutput(nll / B, logits, weights, None, stats)
+
+
+def _own_prediction(logits: Tensor) -> Tensor:
+    """argmax over the tokens a search may output (not <pad>, not <bos>), as rnnkit.tasks.decode does."""
+    logits = logits.detach().clone()
+    logits[:, [SPECIALS.index(PAD), SPECIALS.index(BOS)]] = float("-inf")
+    return logits.argmax(-1)
 
 
 # ---- the task: data, metrics, run directories ------------------------------------------------------------
