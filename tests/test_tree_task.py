@@ -212,3 +212,24 @@ def test_cli_train_then_bad_input_is_one_line(negation_data, tmp_path, capsys):
     assert main(["train", "tree", "--data", str(bad_label), "--out", str(tmp_path / "r3")]) == 2
     assert capsys.readouterr().err == (f"rnnkit: error: {bad_label}:1:2: expected an integer label in 0..4, "
                                        "found '7'\n")
+
+
+def test_resume_continues_like_one_run(negation_data, tmp_path):
+    """2 epochs in one go == 1 epoch, then `resume` with epochs raised to 2 (exact resume through the Trainer)."""
+    import json
+
+    train_path, test_path, _, _ = negation_data
+    data = T.TreeDataConfig(train=str(train_path), valid=str(test_path), batch_size=50)
+    model = {"cell": "tree-lstm", "emb": 8, "hidden": 8, "dropout": 0.3}
+
+    def config(epochs):
+        return TrainConfig(epochs=epochs, optimizer="adam", seed=1, device="cpu", progress=False, tensorboard=False)
+    whole = T.fit(tmp_path / "whole", data, model, config(2))
+    T.fit(tmp_path / "part", data, model, config(1))
+    path = tmp_path / "part" / "config.json"
+    saved = json.loads(path.read_text())
+    saved["train"]["epochs"] = 2
+    path.write_text(json.dumps(saved))
+    resumed = T.resume(tmp_path / "part")
+    assert resumed[-1]["train"]["loss"] == pytest.approx(whole[-1]["train"]["loss"], rel=1e-6)
+    assert resumed[-1]["valid"] == pytest.approx(whole[-1]["valid"], rel=1e-6)
