@@ -25,7 +25,7 @@ Always next to the two baselines, on exactly the same origins and horizons:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -294,7 +294,7 @@ class ForecastDataConfig:
 
     path: str
     target: str
-    covariates: list[str] = None  # type: ignore[assignment]
+    covariates: list[str] = field(default_factory=list)
     time: str | None = None  # None: the first column
     missing: str = "error"  # or "interpolate" (rnnkit.data.series)
     window: int = 24  # W past steps seen by the model
@@ -305,7 +305,7 @@ class ForecastDataConfig:
     batch_size: int = 32
 
     def __post_init__(self):
-        self.covariates = list(self.covariates or [])
+        self.covariates = list(self.covariates)
         for name in ("window", "horizon", "batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
