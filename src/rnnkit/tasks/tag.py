@@ -272,6 +272,8 @@ def load_corpus(data: TagDataConfig) -> TagCorpus:
     tags = Vocab.build((t for s in train for t in s.tags), specials=(), unk=None)
     chars = Vocab.build((ch for w in counts for ch in word_chars(w)), specials=(PAD, UNK)) if data.chars else None
     word_counts = [counts.get(w, 0) if i > UNK_ID else 0 for i, w in enumerate(words.itos)]
+    for s in valid or []:
+        tag_ids(s, tags, data.valid)  # fail early on tags that training never saw
     return TagCorpus(words, tags, chars, train, valid, word_counts)
 
 
@@ -281,17 +283,19 @@ def encode(sentences: list[Sentence], task: TagTask, path="<data>") -> list[tupl
     for s in sentences:
         word_ids = task.words.encode(s.words)
         char_ids = [task.chars.encode(word_chars(w)) for w in s.words] if task.chars is not None else None
-        if s.tags is None:
-            tag_ids = [0] * len(s.words)
-        else:
-            tag_ids = []
-            for k, t in enumerate(s.tags):
-                if t not in task.tags:
-                    raise DataError(f"{path}:{s.line + s.word_lines[k]}: expected one of the {len(task.tags)} "
-                                    f"tags seen in training ({', '.join(task.tags.itos[:8])}...), found {t!r}")
-                tag_ids.append(task.tags.stoi[t])
-        examples.append((word_ids, char_ids, tag_ids))
+        examples.append((word_ids, char_ids, tag_ids(s, task.tags, path)))
     return examples
+
+
+def tag_ids(s: Sentence, tags: Vocab, path="<data>") -> list[int]:
+    """The ids of a sentence's gold tags (zeros when it has none); a tag unseen in training raises."""
+    if s.tags is None:
+        return [0] * len(s.words)
+    for k, t in enumerate(s.tags):
+        if t not in tags:
+            raise DataError(f"{path}:{s.line + s.word_lines[k]}: expected one of the {len(tags)} tags seen in "
+                            f"training ({', '.join(tags.itos[:8])}{', ...' if len(tags) > 8 else ''}), found {t!r}")
+    return [tags.stoi[t] for t in s.tags]
 
 
 def collate(examples: list[tuple]) -> TagBatch:
