@@ -152,3 +152,22 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys):
     one_error_line(capsys, [*base, "--src", str(tmp_path / "s.txt"), "--tgt", str(tmp_path / "t.txt"),
                             "--valid-src", str(tmp_path / "s.txt")], "validation needs both sides")
     one_error_line(capsys, ["translate", str(tmp_path)], "not a run directory")
+
+
+def test_resume_continues_exactly(tmp_path):
+    """1 epoch + resume to 2 epochs == 2 epochs in one go (dropout and teacher forcing draw random numbers)."""
+    from rnnkit.train import update_config_json
+
+    src, tgt, _, _ = reversal_files(tmp_path, "train", 60, 2, 5, 0)
+    data = seq2seq.Seq2SeqData(src=str(src), tgt=str(tgt), batch_size=16)
+    options = dict(emb=8, hidden=8, dropout=0.3, teacher_forcing=0.5, cell="lstm", input_feeding=True)
+    config = dict(optimizer="adam", seed=1, device="cpu", progress=False, tensorboard=False)
+    whole = seq2seq.fit(tmp_path / "whole", data, TrainConfig(epochs=2, **config), **options)
+    seq2seq.fit(tmp_path / "part", data, TrainConfig(epochs=1, **config), **options)
+    saved = json.loads((tmp_path / "part" / "config.json").read_text())["train"]
+    update_config_json(tmp_path / "part", "train", {**saved, "epochs": 2})
+    resumed = seq2seq.resume(tmp_path / "part")
+    assert resumed[-1]["train"]["loss"] == whole[-1]["train"]["loss"]
+    a = seq2seq.load_run(tmp_path / "whole", weights="last").model.state_dict()
+    b = seq2seq.load_run(tmp_path / "part", weights="last").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
