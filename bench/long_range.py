@@ -9,6 +9,7 @@ then a markdown table: mean test MSE over seeds, the best seed, how many seeds b
     python bench/long_range.py --lengths 150 --updates 4000 --seeds 0 1 2 --jobs 2 --threads 1
     python bench/long_range.py --problem copy --lengths 100 --cells rnn-tanh lstm gru --clip 1
     python bench/long_range.py --flow docs/img --lengths 150 --updates 2000   # gradient-flow plots only
+    python bench/long_range.py --table runs.jsonl more.jsonl                   # the table of recorded runs
 """
 from __future__ import annotations
 
@@ -116,7 +117,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="append one JSON line per finished run to this file")
     p.add_argument("--flow", default=None, help="only make the gradient-flow plots (tanh RNN vs LSTM) here")
     p.add_argument("--runs", default="runs/long_range", help="run directories of --flow")
+    p.add_argument("--table", nargs="+", metavar="JSONL", help="only print the table of runs recorded by --json")
     args = p.parse_args(argv)
+    if args.table:
+        records = [json.loads(ln) for path in args.table for ln in Path(path).read_text().splitlines() if ln.strip()]
+        print(table(records, records[0]["problem"]))
+        return 0
     if args.flow:
         flow_plots(args)
         return 0

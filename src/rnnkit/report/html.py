@@ -1,0 +1,176 @@
+"""`build_report(RUN_DIR)`: RUN_DIR/report.html, one self-contained page (PNG figures embedded as base64 data
+URIs, also written next to it under RUN_DIR/report/), from the plain files of any run directory:
+
+    config.json              the task, model and training configuration (shown as a table)
+    metrics.jsonl            loss curves (+ the learning-rate hint), and when the run recorded rnnkit.diagnostics:
+                             gradient flow over time × training, Jacobian products, gate saturation, spectral radius
+                             and σ_max, gradient norms before/after clipping with the clipping rate, dead ReLUs
+    results.json             final metrics (rnnkit lab writes it)
+    attention*.png           attention maps (e.g. `rnnkit translate ... --plot-attention RUN_DIR/attention.png`)
+    samples*.txt, predictions*.txt / *.tsv     samples or predictions (the first lines)
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from rnnkit.data import DataError
+from rnnkit.report import plots
+from rnnkit.report.hints import MESSAGES, lr_hint
+from rnnkit.train.checkpoint import atomic_write_bytes
+
+TEXT_PATTERNS = ("samples*.txt", "predictions*.txt", "predictions*.tsv")
+MAX_TEXT_LINES = 40
+
+
+def build_report(run_dir, out=None) -> Path:
+    """Write the report of RUN_DIR and return the path of the page (default RUN_DIR/report.html)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: run directory not found (expected the --out of `rnnkit train` or `rnnkit lab`)")
+    records = plots.read_records(run_dir)
+    config = _read_json(run_dir / "config.json")
+    if not records and not config:
+        raise DataError(f"{run_dir}: expected metrics.jsonl or config.json in a run directory, found neither")
+    out = Path(out) if out is not None else run_dir / "report.html"
+    figures = out.with_suffix("")  # RUN_DIR/report/: the PNGs, also embedded in the page
+    sections = [_summary(config, _read_json(run_dir / "results.json"), records)]
+    sections += _training_sections(records, figures)
+    sections += _diagnostic_sections(records, figures)
+    sections += _attention_sections(run_dir)
+    sections += _text_sections(run_dir)
+    title = f"rnnkit report: {run_dir.resolve().name}"
+    page = _PAGE.format(title=html.escape(title), body="\n".join(s for s in sections if s))
+    atomic_write_bytes(out, page.encode("utf-8"))
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise DataError(f"{path}: expected JSON ({e})") from None
+
+
+def _img(path: Path | None, alt: str) -> str:
+    if path is None:
+        return ""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>' \
+           f'{html.escape(alt)}</figcaption></figure>'
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(v) -> str:
+    return f"{v:.5g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+
+def _summary(config: dict, results: dict, records: list[dict]) -> str:
+    parts = ["<h2>Run</h2>"]
+    for section in ("task", "model", "data"):
+        if isinstance(config.get(section), dict):
+            parts.append(f"<h3>{section}</h3>" + _table(list(config[section].items())))
+    last = {s: r["metrics"] for r in records for s in ("train", "valid") if r.get("split") == s}
+    rows = [(f"{s} {k}", v) for s, m in last.items() for k, v in m.items()]
+    for key in ("test", "baseline"):
+        rows += [(f"{key} {k}", v) for k, v in results.get(key, {}).items()]
+    if rows:
+        parts.append("<h3>final metrics</h3>" + _table(rows))
+    return "\n".join(parts)
+
+
+def _training_sections(records: list[dict], figures: Path) -> list[str]:
+    path = plots.loss_curves(records, figures / "loss.png")
+    if path is None:
+        return []
+    _, losses = plots.update_losses(records)
+    if not losses:
+        losses = [r["metrics"]["loss"] for r in records if r.get("split") in ("train_running", "train")
+                  and "loss" in r.get("metrics", {})]
+    verdict = lr_hint(losses)
+    hint = f'<p class="hint"><b>Learning-rate hint ({verdict}):</b> {html.escape(MESSAGES[verdict])}</p>'
+    return ["<h2>Loss</h2>", hint, _img(path, "training and validation loss")]
+
+
+def _keys(records: list[dict], kind: str, prefix: str, suffix: str = "") -> list[str]:
+    return sorted({k for r in plots.of_kind(records, kind) for k, v in r["diagnostics"].items()
+                   if k.startswith(prefix) and k.endswith(suffix)})
+
+
+def _diagnostic_sections(records: list[dict], figures: Path) -> list[str]:
+    out = []
+    flow = _keys(records, "probe", "grad_flow.", ".dL_dh") + _keys(records, "probe", "grad_flow.", ".dL_dc")
+    if flow:
+        out.append("<h2>Gradient flow through time</h2><p>‖∂L/∂h_k‖ on the probe batch at every time step k "
+                   "(across) and training update (down), log10 scale: dark on the left means the loss is "
+                   "insensitive to early steps (vanishing gradients).</p>")
+        out += [_img(plots.gradient_flow_heatmap(records, k, figures / f"{k}.png"), k) for k in flow]
+    for key in _keys(records, "probe", "grad_flow.", ".jacobian"):
+        out.append(_img(plots.jacobian_lines(records, key, figures / f"{key}.png"), f"{key}: ‖∂h_T/∂h_k‖₂"))
+    sat = _keys(records, "probe", "gates.", ".saturated")
+    if sat:
+        out.append("<h2>Gates</h2><p>Fraction of gate activations saturated (&lt; 0.05 or &gt; 0.95; tanh "
+                   "candidates |·| &gt; 0.9), and mean activations.</p>")
+        out.append(_img(plots.scalar_lines(records, "probe", sat, figures / "gates_saturated.png",
+                                           "fraction saturated", strip="gates."), "gate saturation"))
+        means = _keys(records, "probe", "gates.", ".mean")
+        out.append(_img(plots.scalar_lines(records, "probe", means, figures / "gates_mean.png", "mean activation",
+                                           strip="gates."), "gate means"))
+    relu = _keys(records, "probe", "relu.")
+    if relu:
+        out.append("<h2>ReLU units</h2>" + _img(plots.scalar_lines(records, "probe", relu, figures / "relu.png",
+                                                                   "fraction", strip="relu."), "dead ReLUs"))
+    spectra = _keys(records, "spectra", "spectral.")
+    if spectra:
+        out.append("<h2>Recurrent matrices</h2><p>Spectral radius ρ and largest singular value σ_max of each "
+                   "gate block of W (ρ &gt; 1 is needed for exploding gradients; σ_max·max|φ'| &lt; 1 makes "
+                   "them vanish).</p>")
+        for which in ("radius", "sigma_max"):
+            keys = [k for k in spectra if k.endswith("." + which)]
+            out.append(_img(plots.scalar_lines(records, "spectra", keys, figures / f"spectral_{which}.png", which,
+                                               strip="spectral."), f"spectral {which}"))
+    clip = plots.clipping(records, figures / "clipping.png")
+    if clip is not None:
+        out.append("<h2>Gradient norm and clipping</h2>" + _img(clip, "gradient norm before/after clipping"))
+    return out
+
+
+def _attention_sections(run_dir: Path) -> list[str]:
+    images = sorted(run_dir.glob("attention*.png"))
+    if not images:
+        return []
+    return ["<h2>Attention</h2>"] + [_img(p, p.name) for p in images]
+
+
+def _text_sections(run_dir: Path) -> list[str]:
+    files = sorted({p for pattern in TEXT_PATTERNS for p in run_dir.glob(pattern)})
+    out = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        more = f"\n... ({len(lines) - MAX_TEXT_LINES} more lines)" if len(lines) > MAX_TEXT_LINES else ""
+        out.append(f"<h2>{html.escape(path.name)}</h2><pre>{html.escape(chr(10).join(lines[:MAX_TEXT_LINES]) + more)}"
+                   "</pre>")
+    return out
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; }} th, td {{ border: 1px solid #ccc; padding: 2px 8px; }}
+th {{ text-align: left; background: #f4f4f4; }} img {{ max-width: 100%; }} figure {{ margin: 1em 0; }}
+figcaption {{ color: #666; font-size: 0.85em; }} .hint {{ background: #fff7d6; padding: 0.5em; }}
+pre {{ background: #f7f7f7; padding: 0.5em; overflow-x: auto; }}
+</style></head>
+<body><h1>{title}</h1>
+{body}
+</body></html>
+"""
