@@ -126,7 +126,8 @@ def _step_fn(model, cell):
 
 def test_spectra_equal_numpy_eigvals_and_svd():
     torch.manual_seed(0)
-    model = nn.ModuleDict({"lstm": nn.LSTM(3, 5, num_layers=2), "gru": GRU(3, 4), "rnn": RNN(3, 6, nonlinearity="relu")})
+    model = nn.ModuleDict({"lstm": nn.LSTM(3, 5, num_layers=2), "gru": GRU(3, 4),
+                           "rnn": RNN(3, 6, nonlinearity="relu")})
     got = recurrent_spectra(model)
     blocks = {"lstm.weight_hh_l0": "ifgo", "lstm.weight_hh_l1": "ifgo", "gru.weight_hh_l0": "rzn",
               "rnn.weight_hh_l0": ["W"]}
