@@ -8,7 +8,7 @@ from seqeval.metrics import f1_score, precision_score, recall_score
 
 from rnnkit.cli import main
 from rnnkit.data import DataError
-from rnnkit.data.conll import read_conll, read_conllu
+from rnnkit.data.conll import read_conllu
 from rnnkit.tasks import tag
 from rnnkit.train import TrainConfig
 
@@ -141,6 +141,22 @@ def test_same_seed_same_run(tmp_path):
     assert losses[0] == losses[1]
 
 
+def test_resume_continues_exactly(tmp_path):
+    from rnnkit.train import update_config_json
+    from rnnkit.train.checkpoint import read_json
+
+    train = write_conllu(tmp_path / "train.conllu", toy_sentences(40, 0))
+    valid = write_conllu(tmp_path / "valid.conllu", toy_sentences(10, 1))
+    data = tag.TagDataConfig(train=str(train), valid=str(valid), batch_size=8, chars=True)
+    corpus = tag.load_corpus(data)
+    config = tag.model_config_for(corpus, emb=4, hidden=4, char_emb=3, char_hidden=3, dropout=0.3, crf=True)
+    straight = tag.fit(tmp_path / "a", data, config, fast_train(2), corpus)
+    tag.fit(tmp_path / "b", data, config, fast_train(1), corpus)
+    update_config_json(tmp_path / "b", "train", {**read_json(tmp_path / "b" / "config.json")["train"], "epochs": 2})
+    resumed = tag.resume(tmp_path / "b")
+    assert resumed[-1]["train"] == straight[-1]["train"] and resumed[-1]["valid"] == straight[-1]["valid"]
+
+
 # ---- command line ---------------------------------------------------------------------------------------------
 
 
@@ -182,7 +198,7 @@ def test_cli_ner_with_crf_and_chars_writes_conll(tmp_path, capsys):
     (tmp_path / "train.conll").write_text(text * 20)
     run = tmp_path / "run"
     assert main(["train", "tag", "--data", str(tmp_path / "train.conll"), "--format", "conll", "--crf", "--chars",
-                 "--emb", "8", "--hidden", "8", "--char-hidden", "4", "--epochs", "8", "--lr", "0.03",
+                 "--lower", "--emb", "8", "--hidden", "8", "--char-hidden", "4", "--epochs", "8", "--lr", "0.03",
                  "--out", str(run)]) == 0
     capsys.readouterr()
     (tmp_path / "in.conll").write_text("Mary\nlives\nin\nNew\nYork\n")
@@ -190,7 +206,8 @@ def test_cli_ner_with_crf_and_chars_writes_conll(tmp_path, capsys):
     assert capsys.readouterr().out == "Mary\tB-PER\nlives\tO\nin\tO\nNew\tB-LOC\nYork\tI-LOC\n\n"
     assert main(["eval", str(run), "--data", str(tmp_path / "train.conll")]) == 0
     assert "f1 1.0000" in capsys.readouterr().out
-    assert read_conll(tmp_path / "train.conll")[0].tags[3] == "B-LOC"
+    assert {"john", "new"} <= set(tag.Vocab.load(run / "vocab.json").itos)  # --lower: lower-cased word types
+    assert "John" not in tag.Vocab.load(run / "vocab.json") and "J" in tag.Vocab.load(run / "chars.json")
 
 
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):

@@ -19,6 +19,7 @@ def register(train_sub, sub) -> None:
                    help="conll: tag scheme to check (entity P/R/F1 unless none)")
     p.add_argument("--min-freq", type=positive_int, default=1, help="rarer training words become <unk>")
     p.add_argument("--chars", action="store_true", help="add a character-level BiLSTM word encoder")
+    p.add_argument("--lower", action="store_true", help="lower-case the words for the word embeddings")
     p.add_argument("--crf", action="store_true", help="a linear-chain CRF output layer (Viterbi decoding)")
     p.add_argument("--cell", choices=cell_names(), default="lstm")
     p.add_argument("--layers", type=positive_int, default=1)
@@ -42,7 +43,8 @@ def run_train_tag(args) -> int:
     if not args.data:
         raise UsageError("rnnkit train tag: error: --data is required (a CoNLL-U or CoNLL training file)")
     data = tag.TagDataConfig(train=args.data, valid=args.valid, format=args.format, column=args.column,
-                             scheme=args.scheme, min_freq=args.min_freq, chars=args.chars, batch_size=args.batch_size)
+                             scheme=args.scheme, min_freq=args.min_freq, chars=args.chars, lower=args.lower,
+                             batch_size=args.batch_size)
     corpus = tag.load_corpus(data)
     model_config = tag.model_config_for(
         corpus, data.metric, cell=args.cell, layers=args.layers, hidden=args.hidden, emb=args.emb,

@@ -194,10 +194,11 @@ class TagTask:
     name = "tag"
     monitor_mode = "max"
 
-    def __init__(self, words: Vocab, tags: Vocab, chars: Vocab | None = None, metric: str = "accuracy"):
+    def __init__(self, words: Vocab, tags: Vocab, chars: Vocab | None = None, metric: str = "accuracy",
+                 lower: bool = False):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        self.words, self.tags, self.chars, self.metric = words, tags, chars, metric
+        self.words, self.tags, self.chars, self.metric, self.lower = words, tags, chars, metric, lower
         self.monitor = "f1" if metric == "entity" else "accuracy"
 
     def summarize(self, totals: dict) -> dict:
@@ -208,7 +209,7 @@ class TagTask:
         return metrics
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "metric": self.metric, "chars": self.chars is not None}
+        return {"name": self.name, "metric": self.metric, "chars": self.chars is not None, "lower": self.lower}
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
@@ -233,6 +234,7 @@ class TagDataConfig:
     scheme: str = "bio"  # conll: "bio", "iobes" or "none" (see rnnkit.data.conll)
     min_freq: int = 1  # rarer training words become <unk>
     chars: bool = False  # build a character vocabulary (for the character encoder)
+    lower: bool = False  # word embeddings of lower-cased words (the characters keep the case)
     batch_size: int = 32
     eval_batch_size: int = 128
 
@@ -267,10 +269,11 @@ def load_corpus(data: TagDataConfig) -> TagCorpus:
     """Read train (and valid) and build the word, character and tag vocabularies from train."""
     train = data.read(data.train)
     valid = data.read(data.valid) if data.valid else None
-    counts = Counter(w for s in train for w in s.words)
+    forms = Counter(w for s in train for w in s.words)
+    counts = Counter(w.lower() for w in forms.elements()) if data.lower else forms
     words = Vocab.build(counts.elements(), min_freq=data.min_freq, specials=(PAD, UNK))
     tags = Vocab.build((t for s in train for t in s.tags), specials=(), unk=None)
-    chars = Vocab.build((ch for w in counts for ch in word_chars(w)), specials=(PAD, UNK)) if data.chars else None
+    chars = Vocab.build((ch for w in forms for ch in word_chars(w)), specials=(PAD, UNK)) if data.chars else None
     word_counts = [counts.get(w, 0) if i > UNK_ID else 0 for i, w in enumerate(words.itos)]
     for s in valid or []:
         tag_ids(s, tags, data.valid)  # fail early on tags that training never saw
@@ -281,7 +284,7 @@ def encode(sentences: list[Sentence], task: TagTask, path="<data>") -> list[tupl
     """Examples (word ids, character ids per word or None, tag ids) for `collate`; unknown tags raise."""
     examples = []
     for s in sentences:
-        word_ids = task.words.encode(s.words)
+        word_ids = task.words.encode([w.lower() for w in s.words] if task.lower else s.words)
         char_ids = [task.chars.encode(word_chars(w)) for w in s.words] if task.chars is not None else None
         examples.append((word_ids, char_ids, tag_ids(s, task.tags, path)))
     return examples
@@ -329,7 +332,7 @@ def model_config_for(corpus: TagCorpus, metric: str = "accuracy", **options) -> 
 
 
 def _task_batches(data: TagDataConfig, corpus: TagCorpus, seed: int):
-    task = TagTask(corpus.words, corpus.tags, corpus.chars, data.metric)
+    task = TagTask(corpus.words, corpus.tags, corpus.chars, data.metric, data.lower)
     train = batches(encode(corpus.train, task, data.train), data.batch_size, shuffle=True, seed=seed)
     valid = None
     if corpus.valid is not None:
@@ -404,7 +407,7 @@ def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedTagge
         raise DataError(f"{run_dir / 'config.json'}: expected a tagging run (task 'tag')")
     chars = Vocab.load(run_dir / "chars.json") if config["task"].get("chars") else None
     task = TagTask(Vocab.load(run_dir / "vocab.json"), Vocab.load(run_dir / "tags.json"), chars,
-                   config["task"]["metric"])
+                   config["task"]["metric"], config["task"].get("lower", False))
     model = Tagger(TaggerConfig(**config["model"]))
     path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
     if weights == "best" and not path.exists():
