@@ -87,6 +87,10 @@ def test_cli_train_translate_eval(tmp_path, capsys, monkeypatch):
     lines = capsys.readouterr().out.split("\n")
     assert len(lines) == 7 and lines[5] == "" and lines[6] == ""  # 5 translations, the empty line, final newline
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    long = " ".join(["a"] * 150)  # the run's max_len is 100: truncated with a warning, never a crash
+    with pytest.warns(UserWarning, match="input line 2: 1 sentence.* longer than the run's max_len 100"):
+        out = translate(seq2seq.load_run(run), ["a b", long])
+    assert len(out[1].src_tokens) == 100
     assert main(["eval", str(run), "--src", str(src), "--tgt", str(tgt)]) == 0
     values = capsys.readouterr().out.split()
     metrics = dict(zip(values[::2], map(float, values[1::2])))

@@ -16,6 +16,7 @@ among the K final ones. With K = 1 this is greedy search.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,8 +180,12 @@ def translate(run, lines: list, beam: int = 1, length_penalty: float = 0.0, max_
     task, model = run.task, run.model
     device = next(model.parameters()).device
     one_to_seq = task.src_vocab is None
-    src_tokens = [[] if one_to_seq else tokenize_line(s, task.level, task.lowercase)[: task.max_len]
-                  for s in lines]
+    src_tokens = [[] if one_to_seq else tokenize_line(s, task.level, task.lowercase) for s in lines]
+    long = [i for i, t in enumerate(src_tokens) if task.max_len is not None and len(t) > task.max_len]
+    if long:
+        warnings.warn(f"input line {long[0] + 1}: {len(long)} sentence(s) longer than the run's max_len "
+                      f"{task.max_len} truncated (the first has {len(src_tokens[long[0]])} tokens)", stacklevel=2)
+        src_tokens = [t[: task.max_len] for t in src_tokens]
     results: list[Translation | None] = [None] * len(lines)
     todo = [i for i in range(len(lines)) if one_to_seq or src_tokens[i]]
     todo.sort(key=lambda i: len(src_tokens[i]))
@@ -253,7 +258,8 @@ def plot_attention(translation: Translation, path) -> None:
     import matplotlib.pyplot as plt
 
     if translation.attention is None:
-        raise ValueError("this model has no attention to plot (trained with --attention none)")
+        why = "the sentence is empty" if not translation.tokens else "the model was trained with --attention none"
+        raise ValueError(f"no attention to plot: {why}")
     att = translation.attention
     rows = [*translation.tokens, EOS]
     cols = translation.src_tokens or ["<vector>"]
