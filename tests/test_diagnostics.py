@@ -294,3 +294,19 @@ def test_callbacks_work_on_a_two_layer_language_model(tmp_path):
         assert len(d[f"grad_flow.rnn.{layer}.dL_dh"]) == 12 and len(d[f"grad_flow.rnn.{layer}.jacobian"]) == 12
         assert 0.0 <= d[f"gates.rnn.{layer}.f.saturated"] <= 1.0
     assert all(math.isfinite(v) for v in d["grad_flow.rnn.l1.dL_dh"])
+
+
+def test_a_model_without_rnnkit_layers_gets_spectra_and_an_empty_probe():
+    class TorchLSTMModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(2, 3, batch_first=True)
+
+        def forward(self, batch, state=None):
+            h, _ = self.lstm(batch)
+            return _Out(h.pow(2).mean(), None, {})
+
+    model = TorchLSTMModel()
+    assert probe(model, torch.randn(2, 5, 2)) == {}
+    assert sorted(recurrent_spectra(model)) == sorted(f"spectral.lstm.weight_hh_l0.{g}.{k}" for g in "ifgo"
+                                                      for k in ("radius", "sigma_max"))

@@ -127,7 +127,7 @@ def probe(model: nn.Module, batch, jacobian: bool = True, jacobian_examples: int
             out = model(batch)
             calls = [(_prefix(name, layer, i), layer, call) for name, (layer, rec) in recorders.items()
                      for i, call in enumerate(rec.calls)]
-            result = _gradient_flow(out.loss, calls, retain=jacobian)
+            result = _gradient_flow(out.loss, calls, retain=jacobian) if calls else {}  # {}: no rnnkit layer
             if jacobian:
                 for prefix, _, call in calls:
                     result[f"grad_flow.{prefix}.jacobian"] = _in_input_order(
