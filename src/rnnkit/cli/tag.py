@@ -29,7 +29,7 @@ def register(train_sub, sub) -> None:
     p.add_argument("--char-hidden", type=positive_int, default=50, help="character BiLSTM units per direction")
     p.add_argument("--dropout", type=float, default=0.33)
     p.add_argument("--word-dropout", type=float, default=0.25, help="alpha: p(<unk>) = alpha / (alpha + count)")
-    add_train_options(p, out="runs/tag", clip_help="max gradient norm (loss summed over each sentence)")
+    add_train_options(p, lr=5e-3, out="runs/tag", clip_help="max gradient norm (loss summed over each sentence)")
     p.set_defaults(run=run_train_tag)
 
 
