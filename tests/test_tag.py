@@ -202,7 +202,7 @@ def test_cli_ner_with_crf_and_chars_writes_conll(tmp_path, capsys):
                  "--out", str(run)]) == 0
     capsys.readouterr()
     (tmp_path / "in.conll").write_text("Mary\nlives\nin\nNew\nYork\n")
-    assert main(["predict", str(run), "--input", str(tmp_path / "in.conll"), "--format", "conll"]) == 0
+    assert main(["predict", str(run), "--input", str(tmp_path / "in.conll")]) == 0  # format from the name
     assert capsys.readouterr().out == "Mary\tB-PER\nlives\tO\nin\tO\nNew\tB-LOC\nYork\tI-LOC\n\n"
     assert main(["eval", str(run), "--data", str(tmp_path / "train.conll")]) == 0
     assert "f1 1.0000" in capsys.readouterr().out

@@ -60,9 +60,10 @@ def run_train_tag(args) -> int:
 def add_predict_args(p) -> None:
     """`rnnkit predict RUN_DIR --input FILE`: tag raw text (one sentence per line) or a CoNLL(-U) file."""
     p.add_argument("--input", required=True, help="the file to tag")
-    p.add_argument("--format", choices=["text", "conll", "conllu"], default="text",
+    p.add_argument("--format", choices=["text", "conll", "conllu"], default=None,
                    help="text: whitespace-tokenised, one sentence per line; conll/conllu: written back with "
-                        "the predicted tags in place of the tag column")
+                        "the predicted tags in place of the tag column (default: by the file name's ending, "
+                        ".conllu[.gz] or .conll[.gz], else text)")
     p.add_argument("--one-per-line", action="store_true", help="text: `token<TAB>TAG` lines instead of token/TAG")
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--batch-size", type=positive_int, default=128)
@@ -74,9 +75,10 @@ def predict(args) -> int:
 
     run = tag.load_run(args.run_dir)
     column = run.config["data"].get("column", "upos")
-    sentences = read_sentences(args.input, args.format, column=column, require_tags=False)
+    fmt = args.format or _format_of(args.input)
+    sentences = read_sentences(args.input, fmt, column=column, require_tags=False)
     tags = tag.predict(run, sentences, args.batch_size)
-    text = format_sentences(sentences, tags, args.format, column, args.one_per_line)
+    text = format_sentences(sentences, tags, fmt, column, args.one_per_line)
     if args.output:
         from rnnkit.train import atomic_write_bytes
 
@@ -84,6 +86,11 @@ def predict(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _format_of(path: str) -> str:
+    name = path[:-3] if path.endswith(".gz") else path
+    return "conllu" if name.endswith(".conllu") else "conll" if name.endswith(".conll") else "text"
 
 
 def add_eval_args(p) -> None:
