@@ -38,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--only", choices=["rnnkit", "baseline"], default=None)
+    p.add_argument("--run-dir", default=None, help="keep rnnkit's run directory here (metrics.jsonl per epoch)")
     return p.parse_args(argv)
 
 
@@ -53,7 +54,8 @@ def zaremba_small(epochs: int, device: str) -> TrainConfig:
                        lr_decay_start=4, device=device, progress=False, tensorboard=False, log_every=0)
 
 
-def run_rnnkit(data: lm.LMDataConfig, corpus, epochs: int, max_batches: int, device: str) -> list[dict]:
+def run_rnnkit(data: lm.LMDataConfig, corpus, epochs: int, max_batches: int, device: str,
+               keep_dir: str | None = None) -> list[dict]:
     config = lm.RNNLMConfig(vocab_size=len(corpus.vocab), cell="lstm", layers=2, hidden=200, emb=200,
                             init_range=0.1)
     torch.manual_seed(0)
@@ -62,7 +64,8 @@ def run_rnnkit(data: lm.LMDataConfig, corpus, epochs: int, max_batches: int, dev
     if max_batches:
         train = RollingWindows(train, max_batches)
     cpu = time.process_time()
-    with tempfile.TemporaryDirectory() as run_dir:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = keep_dir or tmp
         with Trainer(model, lm.LMTask(corpus.vocab, "word"), train, valid, zaremba_small(epochs, device),
                         run_dir) as trainer:
             trainer.fit()
@@ -163,7 +166,8 @@ def main(argv=None) -> None:
     corpus = data.load()
     print(f"PTB: {len(corpus.train):,} train / {len(corpus.valid):,} valid tokens, vocabulary {len(corpus.vocab):,};"
           f" device {args.device}, threads {torch.get_num_threads()}")
-    ours = run_rnnkit(data, corpus, args.epochs, args.max_batches, args.device) if args.only != "baseline" else []
+    ours = (run_rnnkit(data, corpus, args.epochs, args.max_batches, args.device, args.run_dir)
+            if args.only != "baseline" else [])
     base = run_baseline(data, corpus, args.epochs, args.max_batches, args.device) if args.only != "rnnkit" else []
     print("| epoch | rnnkit valid ppl | rnnkit s | baseline valid ppl | baseline s | time ratio |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
