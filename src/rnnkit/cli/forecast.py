@@ -34,15 +34,20 @@ def register(train_sub, sub) -> None:
     p.add_argument("--layers", type=positive_int, default=1)
     p.add_argument("--hidden", type=positive_int, default=32)
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch CPU threads (default 1: fastest for these small models)")
     add_train_options(p, epochs=50, lr=3e-3, clip=1.0, batch_size=16, out="runs/forecast",
                       clip_help="max gradient norm (loss: mean squared error of normalised values)")
     p.set_defaults(run=run_train_forecast)
 
 
 def run_train_forecast(args) -> int:
+    import torch
+
     from rnnkit.cli.common import UsageError
     from rnnkit.tasks import forecast as fc
 
+    torch.set_num_threads(args.threads)
     if args.resume:
         print_history(fc.resume(args.resume))
         return _report(fc.load_run(args.resume))
