@@ -101,6 +101,8 @@ def test_write_series_csv_round_trip(tmp_path):
     assert text == "YEAR,SUNACTIVITY\n2009,1.5\n2010,2.25\n" and path.read_text() == text
     s = read_series(path, "SUNACTIVITY")
     np.testing.assert_array_equal(s.values[:, 0], [1.5, 2.25])
+    text = write_series_csv(None, "YEAR,MONTH", ["2009-07", "2009-12"], {"SUNACTIVITY": [1.0, 2.0]})
+    assert text == "YEAR,MONTH,SUNACTIVITY\n2009,7,1\n2009,12,2\n"  # the monthly file's own layout
 
 
 @pytest.mark.parametrize("text, fragment", [

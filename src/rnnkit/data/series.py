@@ -248,12 +248,15 @@ def default_season(series: Series) -> int:
 
 def write_series_csv(path: str | os.PathLike | None, time_column: str, times: list[str],
                      columns: dict[str, Sequence[float]]) -> str:
-    """A CSV text (header + one row per time) of forecasts; written to `path` when given. Returns the text."""
+    """A CSV text (header + one row per time) of forecasts; written to `path` when given. Returns the text.
+    A two-column time "YEAR,MONTH" is written back as two columns (year, month number)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([time_column, *columns])
+    names = [n.strip() for n in time_column.split(",")]
+    w.writerow([*names, *columns])
     for i, t in enumerate(times):
-        w.writerow([t, *(f"{float(v[i]):.6g}" for v in columns.values())])
+        stamp = [t] if len(names) == 1 else [t.split("-")[0], str(int(t.split("-")[1]))]
+        w.writerow([*stamp, *(f"{float(v[i]):.6g}" for v in columns.values())])
     text = buf.getvalue()
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
