@@ -9,8 +9,10 @@
 
 The file is streamed line by line (GloVe files are gigabytes) and may be gzip-compressed; only the words of
 the vocabulary are kept. A word may contain spaces (GloVe 840B has some): the last D fields are the numbers
-and the rest is the word. Duplicate words keep their first vector. With `lower=True` a vocabulary word
-also matches the file's lower-cased form when its exact form is absent.
+and the rest is the word. Every line's field count is checked; the numbers are parsed only for the
+vocabulary's words (a bad number elsewhere goes unnoticed, as it is never used). Duplicate words keep their
+first vector. With `lower=True` a vocabulary word also matches the file's lower-cased form when its exact
+form is absent.
 """
 from __future__ import annotations
 
