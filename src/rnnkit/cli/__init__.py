@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=type(parser))
     train = sub.add_parser("train", help="train a model")
     train_sub = train.add_subparsers(dest="task", required=True, parser_class=type(parser))
-    for verb, text in (("predict", "predictions of a trained model (classify, tag, forecast, tree runs)"),
-                       ("eval", "metrics of a trained model on a file (lm, seq2seq runs)")):
+    for verb, text in (("predict", "predictions of a trained model on new input"),
+                       ("eval", "metrics of a trained model on a labelled file")):
         p = sub.add_parser(verb, help=text, description=f"{text}. `rnnkit {verb} RUN_DIR --help` lists the "
                            "options of RUN_DIR's task.")
         p.add_argument("run_dir", help="a run directory written by `rnnkit train`")
