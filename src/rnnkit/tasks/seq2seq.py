@@ -175,12 +175,12 @@ class Seq2Seq(nn.Module):
                              torch.tanh(self.bridge(last.c)[..., c.hidden:]))
         else:
             init = torch.tanh(self.bridge(last))  # (L, B, H)
-        memory = None
+        memory = Memory(None, None, None)
         if self.attention is not None:
             values = out if self.memory_proj is None else self.memory_proj(out)
             mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_lengths.to(src.device)[:, None]
-            memory = Memory(values, self.attention.prepare(values), mask)
-        return memory or Memory(None, None, None), self._initial(init, B, out)
+            memory = Memory(values, self.attention.prepare(values), mask)  # (B, S, H_k), ..., (B, S)
+        return memory, self._initial(init, B, out)
 
     def _encode_vector(self, v: Tensor) -> tuple[Memory, DecoderState]:
         c, B = self.config, v.shape[0]
@@ -422,8 +422,9 @@ def load_run(run_dir, weights: str | None = "best", device: str = "cpu") -> Load
     t = config.get("task", {})
     if t.get("name") != "seq2seq":
         raise DataError(f"{path}: expected a seq2seq run, found task {t.get('name')!r}")
-    src_vocab = None if t.get("one_to_seq") else Vocab.load(run_dir / "src_vocab.json")
-    task = Seq2SeqTask(src_vocab, Vocab.load(run_dir / "tgt_vocab.json"), t["level"], t["lowercase"], t["max_len"])
+    src_vocab = None if t.get("one_to_seq") else check_specials(Vocab.load(run_dir / "src_vocab.json"), run_dir)
+    tgt_vocab = check_specials(Vocab.load(run_dir / "tgt_vocab.json"), run_dir)
+    task = Seq2SeqTask(src_vocab, tgt_vocab, t["level"], t["lowercase"], t["max_len"])
     names = {f.name for f in fields(Seq2SeqConfig)}
     model = Seq2Seq(Seq2SeqConfig(**{k: v for k, v in config["model"].items() if k in names}))
     if weights is not None:
@@ -434,6 +435,9 @@ def load_run(run_dir, weights: str | None = "best", device: str = "cpu") -> Load
     return LoadedSeq2Seq(model.to(device).eval(), task, config)
 
 
-def check_specials(vocab: Vocab) -> None:
+def check_specials(vocab: Vocab, run_dir) -> Vocab:
+    """The decoder relies on <pad> <unk> <bos> <eos> having indices 0..3."""
     if vocab.itos[: len(SPECIALS)] != list(SPECIALS) or vocab.unk != UNK:
-        raise DataError(f"expected a vocabulary starting with {SPECIALS}, found {vocab.itos[:4]}")
+        raise DataError(f"{run_dir}: expected vocabularies starting with {', '.join(SPECIALS)}, "
+                        f"found {', '.join(vocab.itos[:4])}")
+    return vocab
