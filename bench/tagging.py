@@ -39,6 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--only", choices=RUNS, action="append", help="run only these (repeatable)")
     p.add_argument("--pos-epochs", type=int, default=8)
     p.add_argument("--ner-epochs", type=int, default=10)
+    p.add_argument("--ner-word-dropout", type=float, default=0.25, help="WNUT: α of p(<unk>) = α / (α + count)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="keep the run directories here (default: a temporary folder)")
     return p.parse_args(argv)
@@ -128,8 +129,8 @@ def main(argv=None) -> int:
         f1 = lexicon_baseline(read_conll(ner["train"]), read_conll(ner["valid"]))
         print(f"[wnut] baseline (training-entity lexicon): dev entity F1 {100 * f1:.2f}", flush=True)
         results.append({"run": "wnut-baseline", "metric": "f1", "best": 100 * f1})
-        results.append(train_run("wnut", tag.TagDataConfig(**ner, batch_size=16),
-                                 dict(dropout=0.5, hidden=100, emb=100, crf=True),
+        results.append(train_run(f"wnut-a{args.ner_word_dropout:g}", tag.TagDataConfig(**ner, batch_size=16),
+                                 dict(dropout=0.5, hidden=100, emb=100, crf=True, word_dropout=args.ner_word_dropout),
                                  TrainConfig(epochs=args.ner_epochs, **adam), out))
     print(json.dumps(results, indent=1))
     return 0
