@@ -35,7 +35,8 @@ def run_one(job: dict) -> dict:
     torch.set_num_threads(job["threads"])
     clip = job["clip"]
     epochs = job["updates"] // job["batches_per_epoch"]
-    train = TrainConfig(epochs=epochs, optimizer="adam", lr=job["lr"], clip=clip if clip > 0 else 1.0,
+    train = TrainConfig(epochs=epochs, optimizer=job.get("optimizer", "adam"), lr=job["lr"],
+                        momentum=job.get("momentum", 0.0), clip=clip if clip > 0 else 1.0,
                         clip_mode="norm" if clip > 0 else "none", seed=job["seed"], device=job["device"],
                         progress=False, tensorboard=False, log_every=0)
     data = LabDataConfig(job["problem"], length=job["length"], batch_size=job["batch_size"],
@@ -56,7 +57,8 @@ def jobs_from(args) -> list[dict]:
         lr = dict(args.lr_cell).get(cell, args.lr)
         jobs.append({"problem": args.problem, "length": length, "cell": cell, "clip": clip, "seed": seed, "lr": lr,
                      "updates": args.updates, "batches_per_epoch": args.batches_per_epoch, "hidden": args.hidden,
-                     "batch_size": args.batch_size, "device": args.device, "threads": args.threads})
+                     "batch_size": args.batch_size, "device": args.device, "threads": args.threads,
+                     "optimizer": args.optimizer, "momentum": args.momentum})
     return jobs
 
 
@@ -64,16 +66,19 @@ def table(records: list[dict], problem: str) -> str:
     """Markdown: one row per (T, cell, clip), statistics over seeds."""
     key = "mse" if problem == "adding" else "loss"
     groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["length"], r["cell"], r["clip"]), []).append(r)
+    for r in records:  # runs of one setting (optimizer, lr, budget included) share a row
+        setting = (r.get("optimizer", "adam"), r["lr"], r.get("momentum", 0.0), r["updates"], r["batch_size"])
+        groups.setdefault((r["length"], r["cell"], r["clip"]) + setting, []).append(r)
     head = (f"| T | cell | clip | lr | updates | seeds | mean test {key} | per seed | seeds < 0.01 | baseline "
             "| s/run |\n|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
-    for (length, cell, clip), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], CELLS.index(kv[0][1])
-                                                                           if kv[0][1] in CELLS else 9, kv[0][2])):
+    for (length, cell, clip, *_), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], CELLS.index(kv[0][1])
+                                                                               if kv[0][1] in CELLS else 9, kv[0][2:])):
         rs = sorted(rs, key=lambda r: r["seed"])
         vals = [r["test"][key] for r in rs]
-        rows.append(f"| {length} | {cell} | {clip if clip > 0 else 'none'} | {rs[0]['lr']:g} | {rs[0]['updates']} "
+        opt, mom = rs[0].get("optimizer", "adam"), rs[0].get("momentum", 0.0)
+        lr = f"{rs[0]['lr']:g}" if opt == "adam" else f"{opt} {rs[0]['lr']:g}" + (f" m{mom:g}" if mom else "")
+        rows.append(f"| {length} | {cell} | {clip if clip > 0 else 'none'} | {lr} | {rs[0]['updates']} "
                     f"| {len(rs)} | {statistics.mean(vals):.4f} | {' '.join(f'{v:.4f}' for v in vals)} | "
                     f"{sum(v < 0.01 for v in vals)}/{len(vals)} | {rs[0]['baseline'][key]:.4f} | "
                     f"{statistics.mean(r['seconds'] for r in rs):.0f} |")
@@ -109,7 +114,9 @@ def main(argv=None) -> int:
     p.add_argument("--batches-per-epoch", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--hidden", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD / RMSprop momentum (0 = plain SGD)")
+    p.add_argument("--lr", type=float, default=1e-3, help="the optimizer's learning rate")
     p.add_argument("--lr-cell", nargs="*", default=[], type=lambda s: (s.split("=")[0], float(s.split("=")[1])),
                    help="per-cell learning rates, e.g. irnn=1e-4")
     p.add_argument("--device", default="cpu")
