@@ -41,7 +41,7 @@ from rnnkit.data.text import read_text
 from rnnkit.metrics import classification_metrics
 from rnnkit.nn.attention import context, masked_softmax
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
 
 POOLINGS = ("last", "mean", "max", "attention")
 FORMATS = ("auto", "tsv", "csv", "sst")
@@ -370,9 +370,7 @@ def fit(run_dir, data: ClassifyDataConfig, model_config: ClassifierConfig, train
                          f"!= data (vocab {len(task.vocab)}, classes {len(task.labels)})")
     seed_everything(train.seed)  # before building: the same seed gives the same initial weights
     model = build_model(model_config, vectors)
-    saved = asdict(data)
-    for key in ("train", "valid"):  # absolute, so that --resume works from any directory
-        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    saved = absolute_paths(asdict(data))  # --resume works from any directory
     save_run_files(run_dir, task, model_config, saved)
     train_batches, valid_batches = make_batches(corpus, data, train.seed)
     with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:

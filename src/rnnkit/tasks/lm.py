@@ -46,7 +46,7 @@ from rnnkit.data import (
 )
 from rnnkit.generate import SamplingOptions, generate
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
 
 LN2 = math.log(2.0)
 
@@ -351,9 +351,7 @@ def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: L
     if max_minutes is not None:
         windows = windows_for_budget(model, train_batches, valid_batches, train.epochs, max_minutes)
         train_batches = RollingWindows(train_batches, windows)
-    saved = {**asdict(data), "windows_per_epoch": windows}
-    for key in ("train", "valid"):  # absolute, so that --resume works from any directory
-        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    saved = {**absolute_paths(asdict(data)), "windows_per_epoch": windows}  # --resume from any directory
     save_run_files(run_dir, task, model_config, saved)
     with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
         return trainer.fit()

@@ -43,7 +43,7 @@ from rnnkit.data.parallel import ParallelText, read_parallel, read_vectors_and_t
 from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
 from rnnkit.nn.cells import LSTMState, map_state
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
 
 SPECIALS = (PAD, UNK, BOS, EOS)  # indices 0, 1, 2, 3 in both vocabularies
 
@@ -364,9 +364,7 @@ def save_run_files(run_dir, task: Seq2SeqTask, model_config: Seq2SeqConfig, data
     if task.src_vocab is not None:
         task.src_vocab.save(run_dir / "src_vocab.json")
     task.tgt_vocab.save(run_dir / "tgt_vocab.json")
-    saved = asdict(data)
-    for key in ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features"):
-        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    saved = absolute_paths(asdict(data), ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features"))
     update_config_json(run_dir, "task", task.to_dict())
     update_config_json(run_dir, "model", asdict(model_config))
     update_config_json(run_dir, "data", saved)

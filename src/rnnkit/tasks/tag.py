@@ -34,7 +34,7 @@ from rnnkit.data import PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.conll import FORMATS, SCHEMES, Sentence, read_sentences
 from rnnkit.nn.crf import CRF
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
 
 PAD_ID, UNK_ID = 0, 1  # word and character vocabularies start with (<pad>, <unk>)
 METRICS = ("accuracy", "entity")
@@ -377,9 +377,7 @@ def fit(run_dir, data: TagDataConfig, model_config: TaggerConfig, train: TrainCo
     seed_everything(train.seed)  # before building: the same seed gives the same initial weights
     model = Tagger(model_config)
     model.set_word_counts(corpus.word_counts)
-    saved = asdict(data)
-    for key in ("train", "valid"):  # absolute, so that --resume works from any directory
-        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    saved = absolute_paths(asdict(data))  # --resume works from any directory
     save_run_files(run_dir, task, model_config, saved)
     with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
         return trainer.fit()

@@ -30,7 +30,7 @@ from rnnkit.data import UNK, DataError, PaddedBatches, Vocab, read_text
 from rnnkit.data.trees import Tree, iter_trees, read_trees
 from rnnkit.nn.tree import TREE_CELLS, TreeEncoder, TreeStructure, children_lists
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
 
 IGNORE = -100  # label of nodes left out of loss and metrics (neutral nodes in binary mode)
 BINARY = {0: 0, 1: 0, 2: IGNORE, 3: 1, 4: 1}
@@ -230,9 +230,7 @@ def _save_run_files(run_dir, task: TreeTask, model_config: TreeModelConfig, data
     task.vocab.save(run_dir / "vocab.json")
     update_config_json(run_dir, "task", task.to_dict())
     update_config_json(run_dir, "model", asdict(model_config))
-    saved = asdict(data)
-    for key in ("train", "valid"):  # absolute, so that --resume works from any directory
-        saved[key] = None if saved[key] is None else str(Path(saved[key]).resolve())
+    saved = absolute_paths(asdict(data))  # --resume works from any directory
     update_config_json(run_dir, "data", saved)
 
 

@@ -99,6 +99,15 @@ def update_config_json(run_dir: str | os.PathLike, key: str, value: Any) -> None
 # --------------------------------------------------------------------------- weights
 
 
+def absolute_paths(config: dict, keys: tuple[str, ...] = ("train", "valid")) -> dict:
+    """A copy of `config` with the file paths under `keys` made absolute (None stays None), so that a run
+    saved in config.json can be resumed from any working directory."""
+    out = dict(config)
+    for key in keys:
+        out[key] = None if out[key] is None else str(Path(out[key]).resolve())
+    return out
+
+
 def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Contiguous CPU copies where needed; tensors sharing storage (tied weights) are cloned apart."""
     seen: set[int] = set()
