@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from _cli_errors import one_error_line
 from sklearn.metrics import confusion_matrix as sk_confusion
 
 from rnnkit.cli import main
@@ -258,15 +259,6 @@ def test_sst_corpus_labels_and_vocab(tmp_path):
 
 
 # ---- bad input: one line, exit code 2 -------------------------------------------------------------------------
-
-def one_error_line(capsys, argv, *fragments):
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_cli_wrong_column_count(tmp_path, capsys):

@@ -3,22 +3,12 @@ import json
 import math
 
 import pytest
+from _cli_errors import one_error_line
 
 from rnnkit import __version__
 from rnnkit.cli import main
 
 TEXT = "the cat sat on the mat\nthe dog sat on the log\n" * 40
-
-
-def one_error_line(capsys, argv, *fragments):
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def test_version(capsys):

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from _cli_errors import one_error_line
 
 from rnnkit.cli import main
 from rnnkit.data.series import read_series
@@ -208,14 +209,6 @@ def test_cli_train_predict_eval_round_trip(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1:] == [",".join(r) for r in rows[1:3]]
     assert main(["eval", str(run)]) == 0
     assert "valid: " in capsys.readouterr().out
-
-
-def one_error_line(capsys, argv, *fragments):
-    code = main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1, err
-    for f in fragments:
-        assert f in err[0], err[0]
 
 
 def test_cli_errors(tmp_path, capsys):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import sacrebleu
 import torch
+from _cli_errors import one_error_line
 
 from rnnkit.cli import main
 from rnnkit.tasks import seq2seq
@@ -130,15 +131,6 @@ def test_same_seed_same_run(tmp_path):
     assert runs[0][0]["train"]["loss"] == runs[1][0]["train"]["loss"]
     w = [seq2seq.load_run(tmp_path / f"r{i}").model.state_dict() for i in range(2)]
     assert all(torch.equal(w[0][k], w[1][k]) for k in w[0])
-
-
-def one_error_line(capsys, argv, *fragments):
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_bad_input_one_line_exit_2(tmp_path, capsys):

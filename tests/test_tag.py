@@ -4,6 +4,7 @@ import random
 
 import pytest
 import torch
+from _cli_errors import one_error_line
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from rnnkit.cli import main
@@ -158,15 +159,6 @@ def test_resume_continues_exactly(tmp_path):
 
 
 # ---- command line ---------------------------------------------------------------------------------------------
-
-
-def one_error_line(capsys, argv, *fragments):
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_cli_train_predict_eval_conllu_round_trip(tmp_path, capsys):
