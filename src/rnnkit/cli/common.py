@@ -76,6 +76,11 @@ def train_config(args):
                        seed=args.seed, device=args.device)
 
 
+def print_metrics(metrics: dict) -> None:
+    """`rnnkit eval`'s output: one line of `name value` pairs (machine-readable, 4 decimals)."""
+    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+
 def print_history(history: list[dict]) -> None:
     """One line per epoch: the training loss and every validation metric."""
     for h in history:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from rnnkit.cli.common import add_train_options, cell_names, positive_int, print_history, train_config
+from rnnkit.cli.common import add_train_options, cell_names, positive_int, print_history, print_metrics, train_config
 
 
 def register(train_sub, sub) -> None:
@@ -62,7 +62,7 @@ def evaluate(args) -> int:
     from rnnkit.tasks import lm
 
     metrics = lm.evaluate_file(args.run_dir, args.data, args.batch_size, args.bptt)
-    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print_metrics(metrics)
     return 0
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli.common import UsageError, add_train_options, cell_names, positive_int, print_history, train_config
+from rnnkit.cli.common import (
+    UsageError,
+    add_train_options,
+    cell_names,
+    positive_int,
+    print_history,
+    print_metrics,
+    train_config,
+)
 
 ATTENTION_CHOICES = ("additive", "additive-product", "dot", "cosine", "bilinear", "hard", "none")
 
@@ -70,7 +78,7 @@ def evaluate(args) -> int:
 
     metrics = evaluate_files(args.run_dir, args.src, args.tgt, args.beam, args.length_penalty, args.batch_size,
                              args.replace_unk, args.max_len_a, args.max_len_b)
-    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print_metrics(metrics)
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli.common import add_train_options, cell_names, positive_int, print_history, train_config
+from rnnkit.cli.common import add_train_options, cell_names, positive_int, print_history, print_metrics, train_config
 
 
 def register(train_sub, sub) -> None:
@@ -103,5 +103,5 @@ def evaluate(args) -> int:
     from rnnkit.tasks import tag
 
     metrics = tag.evaluate_file(args.run_dir, args.data, args.batch_size)
-    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print_metrics(metrics)
     return 0

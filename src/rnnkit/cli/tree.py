@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli.common import add_train_options, positive_int, print_history, train_config
+from rnnkit.cli.common import add_train_options, positive_int, print_history, print_metrics, train_config
 
 TREE_CELLS = ("tree-lstm", "child-sum", "recursive")  # rnnkit.nn.tree.TREE_CELLS, without importing torch
 
@@ -77,5 +77,5 @@ def evaluate(args) -> int:
     from rnnkit.tasks import tree
 
     metrics = tree.evaluate_file(args.run_dir, args.data, args.batch_size)
-    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print_metrics(metrics)
     return 0
