@@ -40,8 +40,9 @@ from rnnkit.data.tabular import parse_column, read_table
 from rnnkit.data.text import read_text
 from rnnkit.metrics import classification_metrics
 from rnnkit.nn.attention import context, masked_softmax
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
 
 POOLINGS = ("last", "mean", "max", "attention")
 FORMATS = ("auto", "tsv", "csv", "sst")
@@ -404,10 +405,8 @@ def _model_config(d: dict) -> ClassifierConfig:
 
 
 @dataclass
-class LoadedClassifier:
-    model: RNNClassifier
-    task: ClassifyTask
-    config: dict  # the whole config.json
+class LoadedClassifier(LoadedRun):
+    """model (RNNClassifier), task (ClassifyTask), config; `data`: the run's ClassifyDataConfig."""
 
     @property
     def data(self) -> ClassifyDataConfig:
@@ -416,16 +415,10 @@ class LoadedClassifier:
 
 def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedClassifier:
     """Rebuild a trained classifier from RUN_DIR: config.json, vocab.json and best (or last) weights."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise DataError(f"{run_dir}: not a run directory (expected the --out of `rnnkit train classify`)")
-    config = read_json(run_dir / "config.json")
-    if config.get("task", {}).get("name") != "classify":
-        raise DataError(f"{run_dir / 'config.json'}: expected a classification run (task 'classify')")
+    config = read_run_config(run_dir, "classify", "a classification run")
     model = RNNClassifier(_model_config(config["model"]))
-    path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
-    load_weights(path if path.exists() else run_dir / "weights.safetensors", model, device=device)
-    return LoadedClassifier(model.to(device).eval(), _task_from(config, run_dir), config)
+    return LoadedClassifier(load_run_weights(run_dir, model, weights, device), _task_from(config, Path(run_dir)),
+                            config)
 
 
 def predict_proba(run: LoadedClassifier, texts: list[list[str]], batch_size: int = 128) -> torch.Tensor:

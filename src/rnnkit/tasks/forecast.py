@@ -35,7 +35,8 @@ from torch import nn
 
 from rnnkit.data import DataError, PaddedBatches
 from rnnkit.data.series import Series, default_season, read_series
-from rnnkit.train import TrainConfig, Trainer, atomic_write_json, load_weights, read_json, seed_everything
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
+from rnnkit.train import TrainConfig, Trainer, atomic_write_json, read_json, seed_everything
 from rnnkit.train import evaluate as evaluate_batches
 from rnnkit.train.checkpoint import update_config_json
 
@@ -370,31 +371,24 @@ def save_run_files(run_dir, prep: Prepared, data: ForecastDataConfig, model_conf
 
 
 @dataclass
-class LoadedForecaster:
-    model: Forecaster
-    task: ForecastTask
-    data: ForecastDataConfig
+class LoadedForecaster(LoadedRun):
+    """model (Forecaster), task (ForecastTask), config, and the training rows' normalizer."""
+
     normalizer: Normalizer
-    config: dict  # the whole config.json
+
+    @property
+    def data(self) -> ForecastDataConfig:
+        return ForecastDataConfig(**self.config["data"])
 
 
 def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedForecaster:
     """Rebuild a trained forecaster from RUN_DIR: config.json, normalizer.json and best.safetensors
     (weights="last": weights.safetensors). No pickle, no user code."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise DataError(f"{run_dir}: not a run directory (expected the --out of `rnnkit train forecast`)")
-    config = read_json(run_dir / "config.json")
-    if config.get("task", {}).get("name") != "forecast":
-        raise DataError(f"{run_dir / 'config.json'}: expected a forecasting run (task 'forecast')")
-    normalizer = Normalizer(**read_json(run_dir / "normalizer.json"))
+    config = read_run_config(run_dir, "forecast", "a forecasting run")
+    normalizer = Normalizer(**read_json(Path(run_dir) / "normalizer.json"))
     model = Forecaster(ForecastModelConfig(**config["model"]), normalizer)
-    path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
-    if weights == "best" and not path.exists():
-        path = run_dir / "weights.safetensors"
-    load_weights(path, model, device=device)
-    data = ForecastDataConfig(**config["data"])
-    return LoadedForecaster(model.to(device).eval(), ForecastTask.from_dict(config["task"]), data, normalizer, config)
+    return LoadedForecaster(load_run_weights(run_dir, model, weights, device), ForecastTask.from_dict(config["task"]),
+                            config, normalizer)
 
 
 # ---- verbs: fit, resume, evaluate, predict ------------------------------------------------------------------

@@ -45,8 +45,9 @@ from rnnkit.data import (
     tokenize,
 )
 from rnnkit.generate import SamplingOptions, generate
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
 
 LN2 = math.log(2.0)
 
@@ -244,29 +245,13 @@ def save_run_files(run_dir, task: LMTask, model_config, data: dict) -> None:
     update_config_json(run_dir, "data", data)
 
 
-@dataclass
-class LoadedLM:
-    model: nn.Module
-    task: LMTask
-    config: dict  # the whole config.json
-
-
-def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedLM:
+def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
     """Rebuild a trained language model from RUN_DIR (no pickle, no user code): config.json, vocab.json
     and `best.safetensors` (or `weights.safetensors` with weights="last")."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: run directory not found (expected the --out of `rnnkit train lm`)")
-    config = read_json(run_dir / "config.json")
-    if config.get("task", {}).get("name") != "lm":
-        raise DataError(f"{run_dir / 'config.json'}: expected a language-model run (task 'lm')")
-    task = LMTask(Vocab.load(run_dir / "vocab.json"), config["task"]["level"])
+    config = read_run_config(run_dir, "lm", "a language-model run")
+    task = LMTask(Vocab.load(Path(run_dir) / "vocab.json"), config["task"]["level"])
     model = build_model(config_from_dict(config["model"]))
-    path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
-    if weights == "best" and not path.exists():
-        path = run_dir / "weights.safetensors"
-    load_weights(path, model, device=device)
-    return LoadedLM(model.to(device).eval(), task, config)
+    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
 
 
 # ---- verbs: fit, evaluate, sample --------------------------------------------------------------------
@@ -323,7 +308,7 @@ def evaluate_file(run_dir, data_path, batch_size: int = 10, bptt: int | None = N
     return evaluate(run.model, run.task, LMStream(ids, batch_size, bptt))
 
 
-def sample_text(run: LoadedLM, prime: str = "", length: int = 500, num_samples: int = 1,
+def sample_text(run: LoadedRun, prime: str = "", length: int = 500, num_samples: int = 1,
                 options: SamplingOptions | None = None, seed: int | None = None) -> list[str]:
     """`num_samples` texts, each the prime followed by `length` generated tokens."""
     vocab, level = run.task.vocab, run.task.level

@@ -42,8 +42,9 @@ from rnnkit.data import BOS, EOS, PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.parallel import ParallelText, read_parallel, read_vectors_and_targets
 from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
 from rnnkit.nn.cells import LSTMState, map_state
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, update_config_json
 
 SPECIALS = (PAD, UNK, BOS, EOS)  # indices 0, 1, 2, 3 in both vocabularies
 
@@ -402,35 +403,18 @@ def resume(run_dir) -> list[dict]:
         return trainer.fit(resume=True)
 
 
-@dataclass
-class LoadedSeq2Seq:
-    model: Seq2Seq
-    task: Seq2SeqTask
-    config: dict  # the whole config.json
-
-
-def load_run(run_dir, weights: str | None = "best", device: str = "cpu") -> LoadedSeq2Seq:
+def load_run(run_dir, weights: str | None = "best", device: str = "cpu") -> LoadedRun:
     """Rebuild a trained model from RUN_DIR (config.json, vocabularies, best/last safetensors; no pickle).
     weights=None: freshly initialised weights (for resume, which loads its checkpoint itself)."""
     run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise DataError(f"{run_dir}: not a run directory (expected the --out of `rnnkit train seq2seq`)")
-    config = read_json(path)
-    t = config.get("task", {})
-    if t.get("name") != "seq2seq":
-        raise DataError(f"{path}: expected a seq2seq run, found task {t.get('name')!r}")
+    config = read_run_config(run_dir, "seq2seq", "a seq2seq run")
+    t = config["task"]
     src_vocab = None if t.get("one_to_seq") else check_specials(Vocab.load(run_dir / "src_vocab.json"), run_dir)
     tgt_vocab = check_specials(Vocab.load(run_dir / "tgt_vocab.json"), run_dir)
     task = Seq2SeqTask(src_vocab, tgt_vocab, t["level"], t["lowercase"], t["max_len"])
     names = {f.name for f in fields(Seq2SeqConfig)}
     model = Seq2Seq(Seq2SeqConfig(**{k: v for k, v in config["model"].items() if k in names}))
-    if weights is not None:
-        file = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
-        if weights == "best" and not file.exists():
-            file = run_dir / "weights.safetensors"
-        load_weights(file, model, device=device)
-    return LoadedSeq2Seq(model.to(device).eval(), task, config)
+    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
 
 
 def check_specials(vocab: Vocab, run_dir) -> Vocab:

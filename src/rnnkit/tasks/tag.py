@@ -33,8 +33,9 @@ from torch import nn
 from rnnkit.data import PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.conll import FORMATS, SCHEMES, Sentence, read_sentences
 from rnnkit.nn.crf import CRF
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
 
 PAD_ID, UNK_ID = 0, 1  # word and character vocabularies start with (<pad>, <unk>)
 METRICS = ("accuracy", "entity")
@@ -398,35 +399,20 @@ def resume(run_dir) -> list[dict]:
         return trainer.fit(resume=True)
 
 
-@dataclass
-class LoadedTagger:
-    model: Tagger
-    task: TagTask
-    config: dict  # the whole config.json
-
-
-def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedTagger:
+def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
     """Rebuild a trained tagger from RUN_DIR (config.json, vocab.json, tags.json, chars.json and
     `best.safetensors`, or `weights.safetensors` with weights="last"); no pickle, no user code."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: run directory not found (expected the --out of `rnnkit train tag`)")
-    config = read_json(run_dir / "config.json")
-    if config.get("task", {}).get("name") != "tag":
-        raise DataError(f"{run_dir / 'config.json'}: expected a tagging run (task 'tag')")
+    config = read_run_config(run_dir, "tag", "a tagging run")
     chars = Vocab.load(run_dir / "chars.json") if config["task"].get("chars") else None
     task = TagTask(Vocab.load(run_dir / "vocab.json"), Vocab.load(run_dir / "tags.json"), chars,
                    config["task"]["metric"], config["task"].get("lower", False))
     model = Tagger(TaggerConfig(**config["model"]))
-    path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
-    if weights == "best" and not path.exists():
-        path = run_dir / "weights.safetensors"
-    load_weights(path, model, device=device)
-    return LoadedTagger(model.to(device).eval(), task, config)
+    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
 
 
 @torch.no_grad()
-def predict(run: LoadedTagger, sentences: list[list[str]] | list[Sentence], batch_size: int = 128) -> list[list[str]]:
+def predict(run: LoadedRun, sentences: list[list[str]] | list[Sentence], batch_size: int = 128) -> list[list[str]]:
     """The predicted tags of each sentence (a list of words, or a `Sentence`), in input order."""
     sentences = [s if isinstance(s, Sentence) else Sentence(list(s), None, 0) for s in sentences]
     if not sentences:

@@ -29,8 +29,9 @@ from torch import nn
 from rnnkit.data import UNK, DataError, PaddedBatches, Vocab, read_text
 from rnnkit.data.trees import Tree, iter_trees, read_trees
 from rnnkit.nn.tree import TREE_CELLS, TreeEncoder, TreeStructure, children_lists
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, load_weights, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
 
 IGNORE = -100  # label of nodes left out of loss and metrics (neutral nodes in binary mode)
 BINARY = {0: 0, 1: 0, 2: IGNORE, 3: 1, 4: 1}
@@ -278,29 +279,13 @@ def resume(run_dir) -> list[dict]:
 # ---- trained runs: load, evaluate, predict -------------------------------------------------------------
 
 
-@dataclass
-class LoadedTree:
-    model: TreeModel
-    task: TreeTask
-    config: dict  # the whole config.json
-
-
-def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedTree:
+def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
     """Rebuild a trained tree model from RUN_DIR (config.json, vocab.json, best or last weights; no pickle)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: run directory not found (expected the --out of `rnnkit train tree`)")
-    config = read_json(run_dir / "config.json")
-    if config.get("task", {}).get("name") != "tree":
-        raise DataError(f"{run_dir / 'config.json'}: expected a tree run (task 'tree')")
+    config = read_run_config(run_dir, "tree", "a tree run")
     t = config["task"]
-    task = TreeTask(Vocab.load(run_dir / "vocab.json"), t["classes"], t.get("lower", False))
+    task = TreeTask(Vocab.load(Path(run_dir) / "vocab.json"), t["classes"], t.get("lower", False))
     model = TreeModel(TreeModelConfig(**config["model"]))
-    path = run_dir / ("best.safetensors" if weights == "best" else "weights.safetensors")
-    if weights == "best" and not path.exists():
-        path = run_dir / "weights.safetensors"
-    load_weights(path, model, device=device)
-    return LoadedTree(model.to(device).eval(), task, config)
+    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
 
 
 def evaluate_file(run_dir, path, batch_size: int = 100) -> dict:
@@ -322,7 +307,7 @@ def read_input_trees(path) -> list[Tree]:
 
 
 @torch.no_grad()
-def predict_trees(run: LoadedTree, trees: list[Tree], batch_size: int = 100) -> list[Tree]:
+def predict_trees(run: LoadedRun, trees: list[Tree], batch_size: int = 100) -> list[Tree]:
     """Each tree relabelled with the predicted class of every node (binary: 0 negative, 1 positive)."""
     model, vocab, lower = run.model.eval(), run.task.vocab, run.task.lower
     out = []

@@ -1,0 +1,57 @@
+"""rnnkit.tasks.runs: the run-directory checks and the best/last weight choice every task's load_run uses."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from rnnkit.data import DataError
+from rnnkit.tasks.runs import load_run_weights, read_run_config
+from rnnkit.train.checkpoint import save_weights
+
+
+def _run_dir(tmp_path, task="tag"):
+    (tmp_path / "config.json").write_text(json.dumps({"task": {"name": task}, "model": {}}))
+    return tmp_path
+
+
+def test_read_run_config_returns_the_json_of_the_right_task(tmp_path):
+    assert read_run_config(_run_dir(tmp_path), "tag", "a tagging run") == {"task": {"name": "tag"}, "model": {}}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", r"missing: run directory not found \(expected the --out of `rnnkit train tag`\)"),
+    (lambda p: p, r": not a run directory \(expected the --out of `rnnkit train tag`\)"),
+    (lambda p: _run_dir(p, "lm"), r"config\.json: expected a tagging run \(task 'tag'\), found task 'lm'"),
+])
+def test_read_run_config_names_what_is_wrong(tmp_path, make, message):
+    with pytest.raises(DataError, match=message):
+        read_run_config(make(tmp_path), "tag", "a tagging run")
+
+
+def _weights(value: float) -> dict:
+    return {"weight": torch.full((2, 3), value), "bias": torch.full((2,), value)}
+
+
+@pytest.mark.parametrize("files, weights, expected", [
+    ({"best": 1.0, "weights": 2.0}, "best", 1.0),
+    ({"best": 1.0, "weights": 2.0}, "last", 2.0),
+    ({"weights": 2.0}, "best", 2.0),  # no validated epoch yet: no best.safetensors, the last weights serve
+    ({"best": 1.0, "weights": 2.0}, None, None),  # None: the fresh initialisation stays
+])
+def test_load_run_weights_picks_best_or_last(tmp_path, files, weights, expected):
+    for name, value in files.items():
+        save_weights(tmp_path / f"{name}.safetensors", _weights(value))
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2).train()
+    fresh = model.weight.detach().clone()
+    loaded = load_run_weights(tmp_path, model, weights)
+    assert loaded is model and not model.training
+    want = fresh if expected is None else torch.full((2, 3), expected)
+    torch.testing.assert_close(model.weight.detach(), want, rtol=0, atol=0)
+
+
+def test_load_run_weights_rejects_an_unknown_choice(tmp_path):
+    with pytest.raises(ValueError, match="weights must be 'best', 'last' or None, got 'first'"):
+        load_run_weights(tmp_path, nn.Linear(3, 2), "first")
