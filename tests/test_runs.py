@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from rnnkit.data import DataError
-from rnnkit.tasks.runs import load_run_weights, read_run_config
+from rnnkit.tasks.runs import load_run_weights, read_run_config, write_run_files
 from rnnkit.train.checkpoint import save_weights
 
 
@@ -55,3 +55,17 @@ def test_load_run_weights_picks_best_or_last(tmp_path, files, weights, expected)
 def test_load_run_weights_rejects_an_unknown_choice(tmp_path):
     with pytest.raises(ValueError, match="weights must be 'best', 'last' or None, got 'first'"):
         load_run_weights(tmp_path, nn.Linear(3, 2), "first")
+
+
+def test_write_run_files_saves_vocabularies_and_keeps_other_config_entries(tmp_path):
+    from rnnkit.data import Vocab
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"train": {"epochs": 3}}))
+    vocab = Vocab.build(["b", "a", "b"], min_freq=1, specials=("<unk>",))
+    run_dir = write_run_files(tmp_path / "run", {"vocab.json": vocab, "chars.json": None},
+                              task={"name": "tag"}, data={"train": "t.txt"})
+    assert run_dir == tmp_path / "run" and not (run_dir / "chars.json").exists()
+    assert Vocab.load(run_dir / "vocab.json").itos == vocab.itos
+    assert read_run_config(run_dir, "tag", "a tagging run") == {
+        "train": {"epochs": 3}, "task": {"name": "tag"}, "data": {"train": "t.txt"}}

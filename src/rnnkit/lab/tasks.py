@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.lab import generators as gen
+from rnnkit.tasks.runs import write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import atomic_write_bytes, atomic_write_json, update_config_json
+from rnnkit.train.checkpoint import atomic_write_bytes, atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -238,10 +239,7 @@ def fit(run_dir, data: LabDataConfig, model_config: LabModelConfig, train: Train
 
 
 def save_run_files(run_dir, task: LabTask, model_config: LabModelConfig, data: LabDataConfig) -> None:
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    update_config_json(run_dir, "task", task.to_dict())
-    update_config_json(run_dir, "model", asdict(model_config))
-    update_config_json(run_dir, "data", asdict(data))
+    write_run_files(run_dir, {}, task=task.to_dict(), model=asdict(model_config), data=asdict(data))
 
 
 @torch.no_grad()

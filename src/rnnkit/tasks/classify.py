@@ -40,9 +40,9 @@ from rnnkit.data.tabular import parse_column, read_table
 from rnnkit.data.text import read_text
 from rnnkit.metrics import classification_metrics
 from rnnkit.nn.attention import context, masked_softmax
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json
 
 POOLINGS = ("last", "mean", "max", "attention")
 FORMATS = ("auto", "tsv", "csv", "sst")
@@ -339,12 +339,7 @@ def make_batches(corpus: ClassifyCorpus, data: ClassifyDataConfig, seed: int = 0
 
 
 def save_run_files(run_dir, task: ClassifyTask, model_config: ClassifierConfig, data: dict) -> None:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task.vocab.save(run_dir / "vocab.json")
-    update_config_json(run_dir, "task", task.to_dict())
-    update_config_json(run_dir, "model", asdict(model_config))
-    update_config_json(run_dir, "data", data)
+    write_run_files(run_dir, {"vocab.json": task.vocab}, task=task.to_dict(), model=asdict(model_config), data=data)
 
 
 def build_model(config: ClassifierConfig, vectors=None) -> RNNClassifier:

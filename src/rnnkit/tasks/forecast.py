@@ -35,10 +35,9 @@ from torch import nn
 
 from rnnkit.data import DataError, PaddedBatches
 from rnnkit.data.series import Series, default_season, read_series
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, atomic_write_json, read_json, seed_everything
 from rnnkit.train import evaluate as evaluate_batches
-from rnnkit.train.checkpoint import update_config_json
 
 STRATEGIES = ("direct", "autoregressive")
 METHODS = ("model", "naive", "snaive")  # stat / metric prefixes: "" (the model), "naive_", "snaive_"
@@ -360,14 +359,10 @@ def prepare(data: ForecastDataConfig, series: Series | None = None, normalizer: 
 
 def save_run_files(run_dir, prep: Prepared, data: ForecastDataConfig, model_config: ForecastModelConfig) -> None:
     """normalizer.json and the task / model / data entries of config.json (the Trainer adds "train")."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "normalizer.json", prep.normalizer.to_dict())
-    update_config_json(run_dir, "task", prep.task.to_dict())
-    update_config_json(run_dir, "model", asdict(model_config))
     saved = dict(asdict(data), path=str(Path(data.path).resolve()), season=prep.season)
-    update_config_json(run_dir, "data", saved)
-    update_config_json(run_dir, "split", asdict(prep.split))
+    run_dir = write_run_files(run_dir, {}, task=prep.task.to_dict(), model=asdict(model_config), data=saved,
+                              split=asdict(prep.split))
+    atomic_write_json(run_dir / "normalizer.json", prep.normalizer.to_dict())
 
 
 @dataclass

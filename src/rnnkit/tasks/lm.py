@@ -45,9 +45,9 @@ from rnnkit.data import (
     tokenize,
 )
 from rnnkit.generate import SamplingOptions, generate
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json
 
 LN2 = math.log(2.0)
 
@@ -237,12 +237,8 @@ def load_corpus(train_path, valid_path=None, level: str = "char", min_freq: int 
 
 def save_run_files(run_dir, task: LMTask, model_config, data: dict) -> None:
     """vocab.json and the task / model / data entries of config.json (the Trainer adds "train")."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task.vocab.save(run_dir / "vocab.json")
-    update_config_json(run_dir, "task", task.to_dict())
-    update_config_json(run_dir, "model", config_to_dict(model_config))
-    update_config_json(run_dir, "data", data)
+    write_run_files(run_dir, {"vocab.json": task.vocab}, task=task.to_dict(), model=config_to_dict(model_config),
+                    data=data)
 
 
 def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:

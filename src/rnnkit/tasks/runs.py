@@ -1,6 +1,7 @@
-"""Trained runs, the part every task shares: find RUN_DIR's config.json, check it is the right task, load the
-best (or last) weights into a freshly built model. Each task's `load_run` adds only what is its own (the
-vocabularies or normalizer, the model class) and returns a `LoadedRun`.
+"""Run directories, the part every task shares. Writing: create RUN_DIR, save the vocabularies, set the
+task / model / data entries of config.json (the Trainer adds "train"). Reading: find config.json, check it is
+the right task, load the best (or last) weights into a freshly built model. Each task's `save_run_files` and
+`load_run` add only what is its own (which vocabularies, a normalizer, the model class).
 """
 
 from __future__ import annotations
@@ -12,7 +13,20 @@ from typing import Any
 from torch import nn
 
 from rnnkit.data import DataError
-from rnnkit.train.checkpoint import load_weights, read_json
+from rnnkit.train.checkpoint import load_weights, read_json, update_config_json
+
+
+def write_run_files(run_dir, vocabularies: dict[str, Any], **config) -> Path:
+    """Create RUN_DIR, save each vocabulary as its file name (None: skipped), and set config.json[key] = value
+    for each keyword (task=..., model=..., data=...). Returns RUN_DIR as a Path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name, vocab in vocabularies.items():
+        if vocab is not None:
+            vocab.save(run_dir / name)
+    for key, value in config.items():
+        update_config_json(run_dir, key, value)
+    return run_dir
 
 
 @dataclass

@@ -42,9 +42,9 @@ from rnnkit.data import BOS, EOS, PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.parallel import ParallelText, read_parallel, read_vectors_and_targets
 from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
 from rnnkit.nn.cells import LSTMState, map_state
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, update_config_json
+from rnnkit.train.checkpoint import absolute_paths
 
 SPECIALS = (PAD, UNK, BOS, EOS)  # indices 0, 1, 2, 3 in both vocabularies
 
@@ -360,15 +360,9 @@ class Seq2SeqData:
 
 
 def save_run_files(run_dir, task: Seq2SeqTask, model_config: Seq2SeqConfig, data: Seq2SeqData) -> None:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if task.src_vocab is not None:
-        task.src_vocab.save(run_dir / "src_vocab.json")
-    task.tgt_vocab.save(run_dir / "tgt_vocab.json")
     saved = absolute_paths(asdict(data), ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features"))
-    update_config_json(run_dir, "task", task.to_dict())
-    update_config_json(run_dir, "model", asdict(model_config))
-    update_config_json(run_dir, "data", saved)
+    write_run_files(run_dir, {"src_vocab.json": task.src_vocab, "tgt_vocab.json": task.tgt_vocab},
+                    task=task.to_dict(), model=asdict(model_config), data=saved)
 
 
 def fit(run_dir, data: Seq2SeqData, train: TrainConfig, loaded=None, **model_options) -> list[dict]:

@@ -33,9 +33,9 @@ from torch import nn
 from rnnkit.data import PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.conll import FORMATS, SCHEMES, Sentence, read_sentences
 from rnnkit.nn.crf import CRF
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json
 
 PAD_ID, UNK_ID = 0, 1  # word and character vocabularies start with (<pad>, <unk>)
 METRICS = ("accuracy", "entity")
@@ -355,15 +355,8 @@ def _task_batches(data: TagDataConfig, corpus: TagCorpus, seed: int):
 def save_run_files(run_dir, task: TagTask, model_config: TaggerConfig, data: dict) -> None:
     """vocab.json (words), tags.json, chars.json (with the character encoder), and config.json's task, model
     and data entries (the Trainer adds "train")."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task.words.save(run_dir / "vocab.json")
-    task.tags.save(run_dir / "tags.json")
-    if task.chars is not None:
-        task.chars.save(run_dir / "chars.json")
-    update_config_json(run_dir, "task", task.to_dict())
-    update_config_json(run_dir, "model", asdict(model_config))
-    update_config_json(run_dir, "data", data)
+    write_run_files(run_dir, {"vocab.json": task.words, "tags.json": task.tags, "chars.json": task.chars},
+                    task=task.to_dict(), model=asdict(model_config), data=data)
 
 
 def fit(run_dir, data: TagDataConfig, model_config: TaggerConfig, train: TrainConfig,

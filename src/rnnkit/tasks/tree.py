@@ -29,9 +29,9 @@ from torch import nn
 from rnnkit.data import UNK, DataError, PaddedBatches, Vocab, read_text
 from rnnkit.data.trees import Tree, iter_trees, read_trees
 from rnnkit.nn.tree import TREE_CELLS, TreeEncoder, TreeStructure, children_lists
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config
+from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json, update_config_json
+from rnnkit.train.checkpoint import absolute_paths, read_json
 
 IGNORE = -100  # label of nodes left out of loss and metrics (neutral nodes in binary mode)
 BINARY = {0: 0, 1: 0, 2: IGNORE, 3: 1, 4: 1}
@@ -226,13 +226,8 @@ class TreeDataConfig:
 
 
 def _save_run_files(run_dir, task: TreeTask, model_config: TreeModelConfig, data: TreeDataConfig) -> None:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task.vocab.save(run_dir / "vocab.json")
-    update_config_json(run_dir, "task", task.to_dict())
-    update_config_json(run_dir, "model", asdict(model_config))
-    saved = absolute_paths(asdict(data))  # --resume works from any directory
-    update_config_json(run_dir, "data", saved)
+    write_run_files(run_dir, {"vocab.json": task.vocab}, task=task.to_dict(), model=asdict(model_config),
+                    data=absolute_paths(asdict(data)))  # absolute: --resume works from any directory
 
 
 def _batches(data: TreeDataConfig, vocab: Vocab, arity, train_trees, valid_trees, seed: int):
