@@ -69,3 +69,16 @@ def test_write_run_files_saves_vocabularies_and_keeps_other_config_entries(tmp_p
     assert Vocab.load(run_dir / "vocab.json").itos == vocab.itos
     assert read_run_config(run_dir, "tag", "a tagging run") == {
         "train": {"epochs": 3}, "task": {"name": "tag"}, "data": {"train": "t.txt"}}
+
+
+@pytest.mark.parametrize("module, task", [("lm", "lm"), ("classify", "classify"), ("forecast", "forecast"),
+                                          ("tag", "tag"), ("tree", "tree"), ("seq2seq", "seq2seq")])
+def test_resume_and_load_run_reject_another_task_s_run(tmp_path, module, task):
+    import importlib
+
+    other = "tag" if task != "tag" else "lm"
+    run_dir = _run_dir(tmp_path, other)
+    mod = importlib.import_module(f"rnnkit.tasks.{module}")
+    for verb in (mod.resume, mod.load_run):
+        with pytest.raises(DataError, match=rf"expected .* \(task '{task}'\), found task '{other}'"):
+            verb(run_dir)

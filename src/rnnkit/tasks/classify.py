@@ -42,7 +42,7 @@ from rnnkit.metrics import classification_metrics
 from rnnkit.nn.attention import context, masked_softmax
 from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json
+from rnnkit.train.checkpoint import absolute_paths
 
 POOLINGS = ("last", "mean", "max", "attention")
 FORMATS = ("auto", "tsv", "csv", "sst")
@@ -381,7 +381,7 @@ def _task_from(config: dict, run_dir: Path) -> ClassifyTask:
 def resume(run_dir) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
     run_dir = Path(run_dir)
-    config = read_json(run_dir / "config.json")
+    config = read_run_config(run_dir, "classify", "a classification run")
     data = ClassifyDataConfig(**config["data"])
     train = TrainConfig.from_dict(config["train"])
     corpus = load_corpus(data, _task_from(config, run_dir))

@@ -413,7 +413,7 @@ def fit(run_dir, data: ForecastDataConfig, model_config: ForecastModelConfig, tr
 
 def resume(run_dir) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    config = read_json(Path(run_dir) / "config.json")
+    config = read_run_config(run_dir, "forecast", "a forecasting run")
     data = ForecastDataConfig(**config["data"])
     prep = prepare(data, normalizer=Normalizer(**read_json(Path(run_dir) / "normalizer.json")))
     model = Forecaster(ForecastModelConfig(**config["model"]), prep.normalizer)

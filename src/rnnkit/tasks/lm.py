@@ -47,7 +47,7 @@ from rnnkit.data import (
 from rnnkit.generate import SamplingOptions, generate
 from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json
+from rnnkit.train.checkpoint import absolute_paths
 
 LN2 = math.log(2.0)
 
@@ -340,7 +340,7 @@ def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: L
 
 def resume(run_dir) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    config = read_json(Path(run_dir) / "config.json")
+    config = read_run_config(run_dir, "lm", "a language-model run")
     data_dict = dict(config["data"])
     windows = data_dict.pop("windows_per_epoch", None)
     data = LMDataConfig(**data_dict)

@@ -35,7 +35,7 @@ from rnnkit.data.conll import FORMATS, SCHEMES, Sentence, read_sentences
 from rnnkit.nn.crf import CRF
 from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json
+from rnnkit.train.checkpoint import absolute_paths
 
 PAD_ID, UNK_ID = 0, 1  # word and character vocabularies start with (<pad>, <unk>)
 METRICS = ("accuracy", "entity")
@@ -380,7 +380,7 @@ def fit(run_dir, data: TagDataConfig, model_config: TaggerConfig, train: TrainCo
 def resume(run_dir) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
     run_dir = Path(run_dir)
-    config = read_json(run_dir / "config.json")
+    config = read_run_config(run_dir, "tag", "a tagging run")
     data = TagDataConfig(**config["data"])
     corpus = load_corpus(data)
     corpus.words, corpus.tags = Vocab.load(run_dir / "vocab.json"), Vocab.load(run_dir / "tags.json")

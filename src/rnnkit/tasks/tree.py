@@ -31,7 +31,7 @@ from rnnkit.data.trees import Tree, iter_trees, read_trees
 from rnnkit.nn.tree import TREE_CELLS, TreeEncoder, TreeStructure, children_lists
 from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
 from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths, read_json
+from rnnkit.train.checkpoint import absolute_paths
 
 IGNORE = -100  # label of nodes left out of loss and metrics (neutral nodes in binary mode)
 BINARY = {0: 0, 1: 0, 2: IGNORE, 3: 1, 4: 1}
@@ -259,7 +259,7 @@ def fit(run_dir, data: TreeDataConfig, model: dict | None = None, train: TrainCo
 
 def resume(run_dir) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    config = read_json(Path(run_dir) / "config.json")
+    config = read_run_config(run_dir, "tree", "a tree run")
     data = TreeDataConfig(**config["data"])
     vocab = Vocab.load(Path(run_dir) / "vocab.json")
     net = TreeModel(TreeModelConfig(**config["model"]))
