@@ -86,8 +86,9 @@ class Trainer:
         callbacks: objects with any of ``on_step(trainer, info)`` (after every update; ``info`` is a dict:
             "epoch" (from 1), "batch", "step" (updates so far, this one included), "loss", "grad_norm" (global
             L2 norm before clipping), "grad_norm_clipped" (after clipping) and "clipped" (whether clipping
-            fired); the parameters' ``.grad`` still hold the clipped gradients) and ``on_epoch_end(trainer,
-            record)`` (``record`` is the epoch's history entry). They may add records to metrics.jsonl with
+            fired); the parameters' ``.grad`` still hold the clipped gradients), ``on_epoch_end(trainer,
+            record)`` (``record`` is the epoch's history entry) and ``on_checkpoint(trainer)`` (after every
+            checkpoint is on disk, rank 0; the run lifecycle moves a new run into place there). They may add records to metrics.jsonl with
             :meth:`log` (e.g. ``rnnkit.diagnostics``).
 
     Under torchrun the Trainer joins the process group itself; call :meth:`close` (or use ``with``) at the
@@ -354,6 +355,9 @@ class Trainer:
         everyone = dist_.all_gather_bytes(mine, self.ctx, self.device)
         if self.writes_files:
             self._write_files([ckpt.rank_state_from_bytes(b) for b in everyone], best)
+            for callback in self.callbacks:
+                if hasattr(callback, "on_checkpoint"):
+                    callback.on_checkpoint(self)
         dist_.barrier(self.ctx)
 
     def _write_files(self, rank_states: list, best: bool) -> None:
