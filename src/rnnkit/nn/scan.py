@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnkit.nn import _torch_private
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState
 
 
@@ -92,6 +93,25 @@ def _live(keep: Tensor | None, like: Tensor) -> Tensor | float:
     return 1.0 if keep is None else keep.to(like.dtype)
 
 
+def _into_step(live: Tensor | None, t: int, d_out_t: Tensor, dh: Tensor, *rest: Tensor):
+    """The state gradients arriving at step t, split in two (the masked-gradient rule of every fast scan).
+
+    ∂L/∂h_t first gets the output's own e_t (zero where the step was padding). Then each gradient is split into
+    the part that flows *through* step t, where the sequence was alive, and the part that passes *around* it,
+    where the sequence had ended and its state was carried unchanged. Returns (through, around); around is
+    None without a mask. :func:`_out_of_step` joins them again as ∂L/∂state_{t-1}.
+    """
+    if live is None:
+        return (dh + d_out_t, *rest), None
+    grads = (dh + d_out_t * live[t], *rest)
+    return tuple(g * live[t] for g in grads), tuple(g * (1 - live[t]) for g in grads)
+
+
+def _out_of_step(through: tuple[Tensor, ...], around: tuple[Tensor, ...] | None) -> tuple[Tensor, ...]:
+    """∂L/∂state_{t-1}: what flowed back through step t plus what passed around it (see :func:`_into_step`)."""
+    return through if around is None else tuple(g.add_(a) for g, a in zip(through, around))
+
+
 def _through_time(delta: Tensor, inputs: Tensor) -> Tensor:
     """Σ_t δ_t^T inputs_t for δ (T, B, G·H) and inputs (T, B, K): one (G·H, T·B) @ (T·B, K) GEMM."""
     return _gram(delta.flatten(0, 1), inputs.flatten(0, 1))
@@ -113,13 +133,7 @@ def _back_to(dh: Tensor, dead_t: Tensor | None, delta_t: Tensor, times_W: callab
     return back if dead_t is None else back.add_(dh * dead_t)
 
 
-def _onednn_available() -> bool:
-    mkldnn = torch.ops.mkldnn
-    return (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")
-            and hasattr(mkldnn, "_reorder_linear_weight"))
-
-
-ONEDNN = _onednn_available()  # set False to keep every matmul in torch.mm
+ONEDNN = _torch_private.ONEDNN  # set False to keep every matmul in torch.mm
 
 
 def _use_onednn(t: Tensor) -> bool:
@@ -130,7 +144,7 @@ def _gram(a: Tensor, b: Tensor) -> Tensor:
     """a^T b for a (N, P) and b (N, Q), N = T·B: a weight gradient summed over time (oneDNN for float32 on CPU,
     ~1.4x MKL there, reading the transposes in place)."""
     if _use_onednn(a):
-        return torch.ops.mkldnn._linear_pointwise(a.t(), b.t(), None, "none", [], "")
+        return _torch_private.onednn_linear(a.t(), b.t())
     return a.t() @ b
 
 
@@ -142,8 +156,8 @@ def _times(W: Tensor, rows: int) -> callable:
     torch.nn.LSTM runs there). Same results up to float32 rounding; other dtypes and devices use torch.mm.
     """
     if _use_onednn(W):
-        packed = torch.ops.mkldnn._reorder_linear_weight(W.contiguous(), rows)
-        return lambda x: torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
+        packed = _torch_private.onednn_pack(W, rows)
+        return lambda x: _torch_private.onednn_linear(x, packed)
     Wt = W.t()
     return lambda x: x @ Wt
 
@@ -242,22 +256,19 @@ def _lstm_forward(ux, state, params, keep):
 def _lstm_backward(saved, d_out, d_final):
     gates, hs, cs, h0, c0, W, keep = (saved[k] for k in ("gates", "hs", "cs", "h0", "c0", "W", "keep"))
     T, B, H = hs.shape
-    live = _live(keep, hs)
+    live = None if keep is None else _live(keep, hs)
     delta = torch.empty_like(gates)  # δ_t = ∂L/∂(pre-activations of i, f, g, o)
     times_W = _times(W.t(), B)  # δ ↦ W^T δ
     dh, dc = d_final
     for t in reversed(range(T)):
         s, c_prev, tanh_c = gates[t], cs[t - 1] if t else c0, torch.tanh(cs[t])
-        dh = dh + d_out[t] * live[t] if keep is not None else dh + d_out[t]  # ∂L/∂h_t = e_t + W^T δ_{t+1}
-        if keep is not None:  # where the sequence had ended, h and c were carried: their gradients pass as is
-            dh, dc, dh_old, dc_old = dh * live[t], dc * live[t], dh * (1 - live[t]), dc * (1 - live[t])
+        (dh, dc), around = _into_step(live, t, d_out[t], dh, dc)  # ∂L/∂h_t = e_t + W^T δ_{t+1}, ∂L/∂c_t
         o = s[:, 3 * H :]
         dc = torch.addcmul(dc, dh, o * (1 - tanh_c * tanh_c))  # ∂L/∂c_t = f_{t+1} ∂c_{t+1} + ∂h ⊙ o ⊙ tanh'(c_t)
         _lstm_deltas(s, c_prev, tanh_c, dh, dc, delta[t])
         dc = dc * s[:, H : 2 * H]  # ∂L/∂c_{t-1} = f_t ⊙ ∂L/∂c_t, the constant error carousel
         dh = times_W(delta[t])  # ∂L/∂h_{t-1} = W^T δ_t
-        if keep is not None:
-            dh, dc = dh.add_(dh_old), dc.add_(dc_old)
+        dh, dc = _out_of_step((dh, dc), around)
     return delta, (dh, dc), (_weight_grad(delta, h0, hs), _sum_bt(delta))
 
 
@@ -306,16 +317,14 @@ def _ln_lstm_backward(saved, d_out, d_final):
     m, mean_m, rstd_m, mean_c, rstd_c = (saved[k] for k in ("m", "mean_m", "rstd_m", "mean_c", "rstd_c"))
     alpha_h, alpha_c, beta_c = saved["alpha_h"], saved["alpha_c"], saved["beta_c"]
     T, B, H = hs.shape
-    live = _live(keep, hs)
+    live = None if keep is None else _live(keep, hs)
     delta, d_m = torch.empty_like(gates), torch.empty_like(gates)  # ∂L/∂a_t (gates), ∂L/∂(W h_{t-1})
     d_alpha_h, d_alpha_c, d_beta_c = torch.zeros_like(alpha_h), torch.zeros_like(alpha_c), torch.zeros_like(beta_c)
     times_W = _times(saved["W"].t(), B)  # ∂(W h) ↦ W^T ∂(W h)
     dh, dc = d_final
     for t in reversed(range(T)):
         s, c_prev = gates[t], cs[t - 1] if t else saved["c0"]
-        dh = dh + d_out[t] * live[t] if keep is not None else dh + d_out[t]  # ∂L/∂h_t
-        if keep is not None:  # where the sequence had ended, h and c were carried: their gradients pass as is
-            dh, dc, dh_old, dc_old = dh * live[t], dc * live[t], dh * (1 - live[t]), dc * (1 - live[t])
+        (dh, dc), around = _into_step(live, t, d_out[t], dh, dc)  # ∂L/∂h_t, ∂L/∂c_t
         d_hc = dh * s[:, 3 * H :] * (1 - tanh_hc[t] * tanh_hc[t])  # ∂L/∂LN(c_t) = ∂h ⊙ o ⊙ tanh'
         d_c, d_a, d_b = _layer_norm_backward(d_hc, cs[t], mean_c[t], rstd_c[t], alpha_c, beta_c)
         dc = dc + d_c  # ∂L/∂c_t = f_{t+1} ⊙ ∂L/∂c_{t+1} + (through h_t)
@@ -326,8 +335,7 @@ def _ln_lstm_backward(saved, d_out, d_final):
         d_alpha_h.add_(d_a)
         dc = dc * s[:, H : 2 * H]  # ∂L/∂c_{t-1} = f_t ⊙ ∂L/∂c_t
         dh = times_W(d_m[t])  # ∂L/∂h_{t-1} = W^T ∂L/∂(W h_{t-1})
-        if keep is not None:
-            dh, dc = dh.add_(dh_old), dc.add_(dc_old)
+        dh, dc = _out_of_step((dh, dc), around)
     dW = _weight_grad(d_m, saved["h0"], hs)  # Σ_t ∂(W h_{t-1}) h_{t-1}^T
     return delta, (dh, dc), (dW, _sum_bt(delta), d_alpha_h, d_alpha_c, d_beta_c)
 
@@ -371,20 +379,17 @@ def _gru_before_backward(saved, d_out, d_final):
     rz, n, r_h, hs, h0, W, keep = (saved[k] for k in ("rz", "n", "hn", "hs", "h0", "W", "keep"))
     T, B, H = hs.shape
     times_W_rz, times_W_n = _times(W[: 2 * H].t(), B), _times(W[2 * H :].t(), B)  # δ ↦ W_{rz}^T δ, W_n^T δ
-    live = _live(keep, hs)
+    live = None if keep is None else _live(keep, hs)
     d_rz, d_n = hs.new_empty(T, B, 2 * H), torch.empty_like(hs)  # [δr, δz], δn
     dh = d_final[0]
     for t in reversed(range(T)):
         (r, z), h_prev = rz[t].chunk(2, dim=1), hs[t - 1] if t else h0
-        dh = dh + d_out[t] * live[t] if keep is not None else dh + d_out[t]  # ∂L/∂h_t
-        if keep is not None:  # where the sequence had ended, h was carried: its gradient passes as is
-            dh, dh_old = dh * live[t], dh * (1 - live[t])
+        (dh,), around = _into_step(live, t, d_out[t], dh)  # ∂L/∂h_t
         _gru_deltas(dh, z, n[t], h_prev, d_rz[t, :, H:], d_n[t])
         d_rh = times_W_n(d_n[t])  # ∂L/∂(r ⊙ h_{t-1}) = W_n^T δn
         torch.mul(d_rh * h_prev, torch.addcmul(r, r, r, value=-1), out=d_rz[t, :, :H])  # δr
         dh = times_W_rz(d_rz[t]).add_(dh * z).addcmul_(r, d_rh)  # via r and z; z ⊙ h_{t-1}; r ⊙ h_{t-1}
-        if keep is not None:
-            dh.add_(dh_old)
+        (dh,) = _out_of_step((dh,), around)
     dW = torch.cat([_weight_grad(d_rz, h0, hs), _through_time(d_n, r_h)])
     delta = torch.cat([d_rz, d_n], dim=2)  # [δr, δz, δn] = ∂L/∂(U x_t + b_ih)
     return delta, (dh,), (dW, _sum_bt(delta))
@@ -393,20 +398,17 @@ def _gru_before_backward(saved, d_out, d_final):
 def _gru_after_backward(saved, d_out, d_final):
     rz, n, hn, hs, h0, W, keep = (saved[k] for k in ("rz", "n", "hn", "hs", "h0", "W", "keep"))
     T, B, H = hs.shape
-    live = _live(keep, hs)
+    live = None if keep is None else _live(keep, hs)
     d_wh, d_n = hs.new_empty(T, B, 3 * H), torch.empty_like(hs)  # ∂L/∂(W h_{t-1} + b_hh) = [δr, δz, r ⊙ δn]; δn
     dh, times_W = d_final[0], _times(W.t(), B)  # δ ↦ W^T δ
     for t in reversed(range(T)):
         (r, z), h_prev = rz[t].chunk(2, dim=1), hs[t - 1] if t else h0
-        dh = dh + d_out[t] * live[t] if keep is not None else dh + d_out[t]  # ∂L/∂h_t
-        if keep is not None:  # where the sequence had ended, h was carried: its gradient passes as is
-            dh, dh_old = dh * live[t], dh * (1 - live[t])
+        (dh,), around = _into_step(live, t, d_out[t], dh)  # ∂L/∂h_t
         _gru_deltas(dh, z, n[t], h_prev, d_wh[t, :, H : 2 * H], d_n[t])
         torch.mul(d_n[t] * hn[t], torch.addcmul(r, r, r, value=-1), out=d_wh[t, :, :H])  # δr
         torch.mul(d_n[t], r, out=d_wh[t, :, 2 * H :])
         dh = times_W(d_wh[t]).add_(dh * z)  # W^T ∂L/∂(W h_{t-1} + b_hh) + z ⊙ ∂L/∂h_t
-        if keep is not None:
-            dh.add_(dh_old)
+        (dh,) = _out_of_step((dh,), around)
     delta = torch.cat([d_wh[:, :, : 2 * H], d_n], dim=2)  # [δr, δz, δn] = ∂L/∂(U x_t + b_ih)
     return delta, (dh,), (_weight_grad(d_wh, h0, hs), _sum_bt(d_wh))
 
