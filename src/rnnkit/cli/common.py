@@ -3,6 +3,8 @@ options of `rnnkit train <task>` (one definition, so every task spells --lr, --c
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 
 EXIT_USAGE = 2
 
@@ -37,7 +39,7 @@ def cell_names() -> list[str]:
 
 def add_train_options(p: argparse.ArgumentParser, *, epochs: int = 10, optimizer: str = "adam",
                       lr: float | None = None, clip: float = 5.0, batch_size: int = 32, out: str = "runs/run",
-                      clip_help: str = "max gradient norm") -> None:
+                      clip_help: str = "max gradient norm", diagnostics_every: int = 0) -> None:
     """The Trainer's options (rnnkit.train.TrainConfig), with per-task defaults."""
     from rnnkit.train.config import LR_SCHEDULES, OPTIMIZERS
 
@@ -57,6 +59,9 @@ def add_train_options(p: argparse.ArgumentParser, *, epochs: int = 10, optimizer
     g.add_argument("--early-stopping", type=int, default=0, help="stop after N epochs without improvement")
     g.add_argument("--epochs", type=positive_int, default=epochs)
     g.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N batches")
+    g.add_argument("--max-minutes", type=float, default=None, help=_help("max_minutes"))
+    g.add_argument("--diagnostics-every", type=int, default=diagnostics_every, help=_help("diagnostics_every"))
+    g.add_argument("--quiet", action="store_true", help=_help("quiet"))
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     g.add_argument("--out", default=out, help="run directory")
@@ -73,7 +78,17 @@ def train_config(args):
                        clip_mode=clip_mode, lr_schedule=args.lr_schedule, lr_factor=args.lr_factor,
                        lr_decay_start=args.lr_decay_start, lr_patience=args.lr_patience,
                        early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
-                       seed=args.seed, device=args.device)
+                       seed=args.seed, device=args.device, max_minutes=args.max_minutes,
+                       diagnostics_every=args.diagnostics_every, quiet=args.quiet)
+
+
+def _help(name: str) -> str:
+    """The help text of a TrainConfig field (its ``metadata["help"]``)."""
+    import dataclasses
+
+    from rnnkit.train import TrainConfig
+
+    return next(f.metadata["help"] for f in dataclasses.fields(TrainConfig) if f.name == name)
 
 
 def print_metrics(metrics: dict) -> None:
@@ -87,3 +102,108 @@ def print_history(history: list[dict]) -> None:
         valid = h.get("valid") or {}
         shown = ", ".join(f"{k} {v:.4f}" for k, v in valid.items() if isinstance(v, (int, float)))
         print(f"epoch {h['epoch']}: train loss {h['train']['loss']:.4f}; valid {shown}")
+
+
+# ---- `rnnkit train TASK`: options generated from the task's config dataclasses --------------------------------
+
+
+def add_train_command(train_sub, spec, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    """`rnnkit train <spec.name>`: --config/--print-config/--out/--overwrite/--resume, then one flag per field
+    of the task's data, model and training dataclasses (defaults and help from the fields themselves)."""
+    from rnnkit.config import add_options
+
+    p = train_sub.add_parser(spec.name, help=help, description=description or help)
+    g = p.add_argument_group("run")
+    g.add_argument("--config", metavar="FILE", help="TOML, YAML or JSON file with data/model/train sections "
+                   "(a run's config.json is one); flags on the command line override it")
+    g.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    g.add_argument("--out", default=f"runs/{spec.name}", help=f"run directory (default: runs/{spec.name})")
+    g.add_argument("--overwrite", action="store_true", help="replace the run in --out (only once the new one has "
+                   "written its first checkpoint)")
+    g.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly; with --epochs N, "
+                   "train it up to N epochs in all")
+    add_options(p, spec.data_config, "data")
+    add_options(p, spec.model_config, "model")
+    add_options(p, spec.train_config, "train", title="training")
+    return p
+
+
+@dataclasses.dataclass
+class Resolved:
+    """The configs of one `rnnkit train` call: file < command line, checked."""
+
+    data: object
+    model: dict  # the model config's own fields (sizes come from the data)
+    train: object
+
+    def to_dict(self, task: str) -> dict:
+        return {"task": {"name": task}, "data": dataclasses.asdict(self.data), "model": self.model,
+                "train": self.train.to_dict()}
+
+
+def resolve(args, spec) -> Resolved:
+    """The data / model / train configs of `rnnkit train` from --config FILE and the flags given."""
+    from rnnkit.config import check_types, cli_fields, defaults, from_dict, given, read_config_file
+
+    sections, where = {}, "command line"
+    if args.config:
+        sections, where = read_config_file(args.config), str(args.config)
+        unknown = sorted(set(sections) - {"task", "data", "model", "train", *getattr(spec, "extra_sections", ())})
+        if unknown:
+            raise UsageError(f"{where}: unknown section {unknown[0]!r} (expected data, model, train)")
+        task = sections.get("task")
+        name = task.get("name") if isinstance(task, dict) else task
+        if name not in (None, spec.name):
+            raise UsageError(f"{where}: task: this is a config for {name!r}, not for `rnnkit train {spec.name}`")
+        for section in ("data", "model", "train"):
+            if not isinstance(sections.get(section, {}), dict):
+                raise UsageError(f"{where}: {section}: expected a table/object of options, found "
+                                 f"{type(sections[section]).__name__}")
+    own = {f.name for f in cli_fields(spec.model_config)}
+    model = {k: v for k, v in sections.get("model", {}).items()
+             if k in own or k not in {f.name for f in dataclasses.fields(spec.model_config)}}
+    model.update(given(args, "model"))
+    check_types(spec.model_config, model, f"{where}: model")
+    data = from_dict(spec.data_config, {**sections.get("data", {}), **given(args, "data")}, f"{where}: data")
+    train = from_dict(spec.train_config, {**sections.get("train", {}), **given(args, "train")}, f"{where}: train")
+    return Resolved(data, {**defaults(spec.model_config), **model}, train)
+
+
+def run_train(args, spec, describe=None, after=None) -> int:
+    """`rnnkit train TASK`: resolve the configs, then fit (or resume) through the task driver.
+    `describe(prepared)`: a line about the data, printed before training; `after(run_dir)`: the task's report
+    of the trained run."""
+    import json
+
+    from rnnkit.config import given
+    from rnnkit.tasks import driver
+
+    if args.resume:
+        if args.config or args.print_config or args.overwrite:
+            raise UsageError("rnnkit train: error: --resume continues a run with its own config; it takes no "
+                             "--config, --print-config or --overwrite")
+        changed = sorted({**given(args, "data"), **given(args, "model")})
+        if changed:
+            raise UsageError(f"rnnkit train: error: --resume {args.resume}: --{changed[0].replace('_', '-')} "
+                             "would change the run's data or model; start a new run with --config "
+                             f"{args.resume}/config.json and --out NEW_DIR instead")
+        train = given(args, "train")
+        print_history(driver.resume(args.resume, spec, train.pop("epochs", None), **train))
+        if after is not None:
+            after(args.resume)
+        return 0
+    resolved = resolve(args, spec)
+    if args.print_config:
+        print(json.dumps(resolved.to_dict(spec.name), indent=2))
+        return 0
+    driver.check_out(args.out, args.overwrite)  # before the data is read: fail fast
+    prepared = spec.prepare(resolved.data)
+    if describe is not None:
+        print(describe(prepared), file=sys.stderr)
+    history = driver.fit(spec, args.out, resolved.data, resolved.model, resolved.train, overwrite=args.overwrite,
+                         prepared=prepared)
+    print_history(history)
+    print(f"run saved in {args.out}", file=sys.stderr)
+    if after is not None:
+        after(args.out)
+    return 0

@@ -26,7 +26,7 @@ trees as an extra training example). Texts are split on whitespace. Batches: `Pa
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import from_dict, opt
 from rnnkit.data import PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.tabular import parse_column, read_table
 from rnnkit.data.text import read_text
 from rnnkit.metrics import classification_metrics
 from rnnkit.nn.attention import context, masked_softmax
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
-from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths
+from rnnkit.tasks import driver
+from rnnkit.tasks.driver import cell_names, model_from, sized_config
+from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.train import TrainConfig
 
 POOLINGS = ("last", "mean", "max", "attention")
 FORMATS = ("auto", "tsv", "csv", "sst")
@@ -72,19 +74,23 @@ class ClassifyOutput:
 class ClassifierConfig:
     """Configuration of `RNNClassifier`, saved as JSON in the run directory."""
 
-    vocab_size: int
-    num_classes: int
-    cell: str = "lstm"
-    layers: int = 1
-    hidden: int = 128
-    emb: int = 128
-    bidirectional: bool = True
-    pooling: str = "last"
-    attention_size: int = 64  # A: hidden size of the attention pooling's score
-    dropout: float = 0.0  # on the embeddings, between layers and before the output layer
-    freeze_embedding: bool = False  # keep (pretrained) embeddings fixed
+    vocab_size: int = field(metadata=opt(cli=False))
+    num_classes: int = field(metadata=opt(cli=False))
+    cell: str = field(default="lstm", metadata=opt("recurrent cell", choices=cell_names))
+    layers: int = field(default=1, metadata=opt("stacked recurrent layers"))
+    hidden: int = field(default=128, metadata=opt("units per direction"))
+    emb: int | None = field(default=None, metadata=opt("embedding size (none: the vectors' size, else 128)"))
+    bidirectional: bool = field(default=True, metadata=opt("read the text in both directions",
+                                                           negative="--unidirectional"))
+    pooling: str = field(default="last", metadata=opt("how the states become one vector", choices=POOLINGS))
+    attention_size: int = field(default=64, metadata=opt("A: hidden size of the attention pooling's score"))
+    dropout: float = field(default=0.0, metadata=opt("on the embeddings, between layers, before the output"))
+    freeze_embedding: bool = field(default=False, metadata=opt("keep the (pretrained) embeddings fixed",
+                                                               flag="--freeze-vectors"))
 
     def __post_init__(self):
+        if self.emb is None:
+            self.emb = 128
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         for name in ("vocab_size", "layers", "hidden", "emb", "attention_size"):
@@ -212,21 +218,28 @@ class Example:
 class ClassifyDataConfig:
     """Where the labelled texts come from and how they are batched (saved as config.json["data"])."""
 
-    train: str
-    valid: str | None = None  # None: a seeded random `valid_fraction` of train
-    format: str = "auto"  # "tsv", "csv", "sst"; auto: from the file name, or "sst" if lines start with "("
-    text_column: int | str = 0
-    label_column: int | str = 1
-    header: bool | None = None  # None: yes if a column is given by name
-    quoting: bool = True
-    sst_labels: str = "fine"  # "fine" (5 classes) or "binary" (neutral dropped)
-    phrases: bool = False  # SST: also train on every labelled subtree (phrase) of the training trees
-    lower: bool = False
-    min_freq: int = 1
-    valid_fraction: float = 0.1
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    split_seed: int = 0
+    train: str = field(metadata=opt("training file: .tsv/.csv (optionally .gz) or SST trees, one per line",
+                                    flag="--data"))
+    valid: str | None = field(default=None, metadata=opt(
+        "validation file (same format); none: a seeded random --valid-fraction of --data"))
+    format: str = field(default="auto", metadata=opt(
+        "auto: from the file name (.tsv, .csv), else SST trees if lines start with '('", choices=FORMATS))
+    text_column: int | str = field(default=0, metadata=opt("0-based index or header name (tsv/csv)"))
+    label_column: int | str = field(default=1, metadata=opt("0-based index or header name (tsv/csv)"))
+    header: bool | None = field(default=None, metadata=opt(
+        "the first row is a header (none: yes if a column is given by name)"))
+    quoting: bool = field(default=True, metadata=opt("double quotes delimit fields (tsv/csv)"))
+    sst_labels: str = field(default="fine", metadata=opt(
+        "SST: 5 classes, or negative/positive with neutral sentences dropped", choices=tuple(SST_LABELS)))
+    phrases: bool = field(default=False, metadata=opt("SST: also train on every labelled phrase (subtree)"))
+    lower: bool = field(default=False, metadata=opt("lower-case the tokens"))
+    min_freq: int = field(default=1, metadata=opt("rarer words become <unk>"))
+    valid_fraction: float = field(default=0.1, metadata=opt("held out of --data when there is no --valid"))
+    vectors: str | None = field(default=None, metadata=opt(
+        "pretrained word vectors, GloVe/word2vec text format (optionally .gz)"))
+    batch_size: int = field(default=32, metadata=opt("examples per training batch"))
+    eval_batch_size: int = field(default=128, metadata=opt("examples per evaluation batch"))
+    split_seed: int = field(default=0, metadata=opt("seed of the --valid-fraction split"))
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -298,6 +311,7 @@ class ClassifyCorpus:
     train: list[tuple[list[int], int]]  # (token ids, label id)
     valid: list[tuple[list[int], int]]
     valid_source: str
+    vectors: Any = None  # pretrained word vectors for task.vocab (rnnkit.data.vectors.Vectors), or None
 
 
 def load_corpus(data: ClassifyDataConfig, task: ClassifyTask | None = None) -> ClassifyCorpus:
@@ -335,11 +349,7 @@ def make_batches(corpus: ClassifyCorpus, data: ClassifyDataConfig, seed: int = 0
             PaddedBatches(corpus.valid, collate, data.eval_batch_size, shuffle=False, length=length))
 
 
-# ---- run directories, fit, resume ---------------------------------------------------------------------
-
-
-def save_run_files(run_dir, task: ClassifyTask, model_config: ClassifierConfig, data: dict) -> None:
-    write_run_files(run_dir, {"vocab.json": task.vocab}, task=task.to_dict(), model=asdict(model_config), data=data)
+# ---- the lifecycle: what classification tells the driver (rnnkit.tasks.driver) -------------------------
 
 
 def build_model(config: ClassifierConfig, vectors=None) -> RNNClassifier:
@@ -356,44 +366,63 @@ def build_model(config: ClassifierConfig, vectors=None) -> RNNClassifier:
     return model
 
 
-def fit(run_dir, data: ClassifyDataConfig, model_config: ClassifierConfig, train: TrainConfig,
-        corpus: ClassifyCorpus | None = None, vectors=None) -> list[dict]:
-    """Train a classifier from scratch into RUN_DIR with the shared Trainer; returns its history."""
-    corpus = corpus or load_corpus(data)
-    task = corpus.task
-    if (model_config.vocab_size, model_config.num_classes) != (len(task.vocab), len(task.labels)):
-        raise ValueError(f"model sizes (vocab {model_config.vocab_size}, classes {model_config.num_classes}) "
-                         f"!= data (vocab {len(task.vocab)}, classes {len(task.labels)})")
-    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
-    model = build_model(model_config, vectors)
-    saved = absolute_paths(asdict(data))  # --resume works from any directory
-    save_run_files(run_dir, task, model_config, saved)
-    train_batches, valid_batches = make_batches(corpus, data, train.seed)
-    with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit()
+class ClassifySpec:
+    name, description = "classify", "a classification run"
+    data_config, model_config, train_config = ClassifyDataConfig, ClassifierConfig, TrainConfig
+    path_fields = ("train", "valid", "vectors")
+
+    def prepare(self, data: ClassifyDataConfig, task: ClassifyTask | None = None) -> ClassifyCorpus:
+        corpus = load_corpus(data, task)
+        if data.vectors and task is None:
+            from rnnkit.data.vectors import load_vectors
+
+            corpus.vectors = load_vectors(data.vectors, corpus.task.vocab, lower=True)
+        return corpus
+
+    def model_config_for(self, corpus: ClassifyCorpus, options: dict) -> ClassifierConfig:
+        if options.get("emb") is None and corpus.vectors is not None:
+            options["emb"] = corpus.vectors.dim
+        return sized_config(ClassifierConfig, options, vocab_size=len(corpus.task.vocab),
+                            num_classes=len(corpus.task.labels))
+
+    def build_model(self, config: ClassifierConfig, corpus: ClassifyCorpus) -> RNNClassifier:
+        return build_model(config, corpus.vectors)
+
+    def batches(self, corpus: ClassifyCorpus, data: ClassifyDataConfig, seed: int):
+        return make_batches(corpus, data, seed)
+
+    def run_files(self, corpus: ClassifyCorpus, config: ClassifierConfig) -> tuple[dict, dict]:
+        return {"vocab.json": corpus.task.vocab}, {"task": corpus.task.to_dict()}
+
+    def load(self, run_dir: Path, config: dict) -> tuple[RNNClassifier, ClassifyTask]:
+        model_config = model_from(self, run_dir, config)
+        vocab = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
+                                 "vocab.json", "vocab_size")
+        labels = task_field(config, run_dir, "labels", list)
+        if len(labels) != model_config.num_classes or not all(isinstance(x, str) for x in labels):
+            raise DataError(f"{run_dir / 'config.json'}: task.labels: expected {model_config.num_classes} label "
+                            f"strings (model.num_classes), found {labels!r}")
+        task = ClassifyTask(vocab, labels, task_field(config, run_dir, "lower", bool, False))
+        return RNNClassifier(model_config), task
 
 
-def _task_from(config: dict, run_dir: Path) -> ClassifyTask:
-    t = config["task"]
-    return ClassifyTask(Vocab.load(run_dir / "vocab.json"), t["labels"], t.get("lower", False))
+SPEC = ClassifySpec()
 
 
-def resume(run_dir) -> list[dict]:
+def fit(run_dir, data: ClassifyDataConfig, model_config: ClassifierConfig | dict, train: TrainConfig,
+        corpus: ClassifyCorpus | None = None, vectors=None, overwrite: bool = False, callbacks=()) -> list[dict]:
+    """Train a classifier from scratch into RUN_DIR with the shared Trainer (rnnkit.tasks.driver.fit);
+    returns its history. `vectors`: pretrained vectors for the corpus vocabulary (else data.vectors)."""
+    corpus = corpus or SPEC.prepare(data)
+    if vectors is not None:
+        corpus.vectors = vectors
+    return driver.fit(SPEC, run_dir, data, model_config, train, overwrite=overwrite, prepared=corpus,
+                      callbacks=callbacks)
+
+
+def resume(run_dir, epochs: int | None = None, **train_changes) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, "classify", "a classification run")
-    data = ClassifyDataConfig(**config["data"])
-    train = TrainConfig.from_dict(config["train"])
-    corpus = load_corpus(data, _task_from(config, run_dir))
-    model = RNNClassifier(_model_config(config["model"]))
-    train_batches, valid_batches = make_batches(corpus, data, train.seed)
-    with Trainer(model, corpus.task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit(resume=True)
-
-
-def _model_config(d: dict) -> ClassifierConfig:
-    names = {f.name for f in fields(ClassifierConfig)}
-    return ClassifierConfig(**{k: v for k, v in d.items() if k in names})
+    return driver.resume(run_dir, SPEC, epochs, **train_changes)
 
 
 # ---- trained runs: load, predict, evaluate ------------------------------------------------------------
@@ -405,15 +434,12 @@ class LoadedClassifier(LoadedRun):
 
     @property
     def data(self) -> ClassifyDataConfig:
-        return ClassifyDataConfig(**self.config["data"])
+        return from_dict(ClassifyDataConfig, self.config["data"], "config.json: data")
 
 
 def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedClassifier:
     """Rebuild a trained classifier from RUN_DIR: config.json, vocab.json and best (or last) weights."""
-    config = read_run_config(run_dir, "classify", "a classification run")
-    model = RNNClassifier(_model_config(config["model"]))
-    return LoadedClassifier(load_run_weights(run_dir, model, weights, device), _task_from(config, Path(run_dir)),
-                            config)
+    return driver.load_run(run_dir, weights, device, SPEC, LoadedClassifier)
 
 
 def predict_proba(run: LoadedClassifier, texts: list[list[str]], batch_size: int = 128) -> torch.Tensor:

@@ -31,7 +31,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from rnnkit.train.tree import flatten_tree, unflatten_tree
+from rnnkit.nn.state import flatten_tree, unflatten_tree
 
 FORMAT = "rnnkit-checkpoint-1"
 
@@ -144,8 +144,31 @@ def load_weights(
         raise CheckpointError(f"{path}: weights file not found")
     tensors = _load_file(path, device)
     if model is not None:
+        check_tensors(path, tensors, model.state_dict(), strict)
         model.load_state_dict(tensors, strict=strict)
     return tensors
+
+
+def check_tensors(path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                  strict: bool = True) -> None:
+    """The tensors of `path` against a model's state_dict: every name present (and no other, if `strict`),
+    every shape equal, every value finite. A CheckpointError names the file and the first tensor that is off."""
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    if strict and (missing or unexpected):
+        what = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {unexpected[0]!r}"
+        raise CheckpointError(f"{path}: {what} for the model described by config.json "
+                              f"({len(missing)} missing, {len(unexpected)} unexpected)")
+    for name, t in tensors.items():
+        if name not in expected:
+            continue
+        want = expected[name]
+        if tuple(t.shape) != tuple(want.shape):
+            raise CheckpointError(f"{path}: tensor {name!r}: expected shape {tuple(want.shape)} for the model "
+                                  f"described by config.json, found {tuple(t.shape)}")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or inf values; the run is not usable "
+                                  "(did training diverge?)")
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
