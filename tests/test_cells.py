@@ -149,7 +149,7 @@ def test_unbatched_step_equals_batch_of_one():
 
 
 def test_cell_shape_error_names_expected_and_found():
-    with pytest.raises(ValueError, match=r"input must be \(B, 4\) or \(4,\), got \(3, 7\)"):
+    with pytest.raises(RuntimeError, match=r"got 7 expected 4 \(input must be \(B, 4\) or \(4,\)\)"):
         LSTMCell(I, H)(torch.randn(3, 7))
     with pytest.raises(ValueError, match="reset must be"):
         GRUCell(I, H, reset="sideways")

@@ -321,14 +321,15 @@ def test_unbatched_input_equals_batch_of_one():
 
 
 def test_shape_errors_say_what_was_expected():
+    """torch.nn's exception types (tests/test_torch_contract.py compares them side by side), our wording."""
     layer = rnnkit.LSTM(32, 8)
-    with pytest.raises(ValueError, match=r"input must be \(T, B, 32\) with batch_first=False, got \(8, 5, 31\)"):
+    with pytest.raises(RuntimeError, match=r"input must be \(T, B, 32\) with batch_first=False, got \(8, 5, 31\)"):
         layer(torch.randn(8, 5, 31))
-    with pytest.raises(ValueError, match=r"input must be \(B, T, 32\) with batch_first=True, got \(5, 8, 31\)"):
+    with pytest.raises(RuntimeError, match=r"input must be \(B, T, 32\) with batch_first=True, got \(5, 8, 31\)"):
         rnnkit.LSTM(32, 8, batch_first=True)(torch.randn(5, 8, 31))
-    with pytest.raises(ValueError, match=r"state must be \(1, 5, 8\)"):
+    with pytest.raises(RuntimeError, match=r"Expected hidden\[0\] size \(1, 5, 8\), got \[2, 5, 8\]"):
         layer(torch.randn(8, 5, 32), (torch.zeros(2, 5, 8), torch.zeros(2, 5, 8)))
-    with pytest.raises(ValueError, match="pair"):
+    with pytest.raises(TypeError, match="pair"):
         layer(torch.randn(8, 5, 32), torch.zeros(1, 5, 8))
 
 
@@ -340,7 +341,7 @@ def test_bad_lengths_are_value_errors(lengths):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"cell": "lsmt"}, "unknown cell 'lsmt'"), ({"skip": "dense"}, "skip must be"), ({"dropout": 1.0}, "dropout"),
+    [({"cell": "lsmt"}, "unknown cell 'lsmt'"), ({"skip": "dense"}, "skip must be"), ({"dropout": 1.5}, "dropout"),
      ({"init": "uniform(-1)"}, "init must be"), ({"init": "xavier"}, "init must be")],
 )
 def test_bad_options_are_rejected(kwargs, message):

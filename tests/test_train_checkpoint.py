@@ -16,6 +16,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from rnnkit.nn.state import flatten_tree, unflatten_tree
 from rnnkit.train import (
     CheckpointError,
     TrainConfig,
@@ -28,7 +29,6 @@ from rnnkit.train import (
 )
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.progress import ProgressBar
-from rnnkit.train.tree import flatten_tree, unflatten_tree
 
 State = namedtuple("State", ["h", "c"])
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from rnnkit.diagnostics.probe import probe
 from rnnkit.diagnostics.weights import recurrent_spectra
-from rnnkit.train.tree import move_to
+from rnnkit.nn.state import move_to
 
 
 def _due(step: int, every: int) -> bool:

@@ -10,25 +10,23 @@ where G is the number of gate blocks (Elman 1, GRU 3, LSTM 4), stacked in torch.
 
 A cell knows one step and nothing about time: ``project(x)`` computes U x + b_ih for any number of leading
 dimensions (the layer calls it once for all T steps, one matmul), and ``step(ux_t, state)`` applies the
-recurrence. ``cell(x_t, state)`` does both for a single step, like ``torch.nn.LSTMCell``.
+recurrence. ``cell(input, hx)`` does both for a single step: ``RNNCell`` (= ``ElmanCell``), ``LSTMCell`` and
+``GRUCell`` are drop-ins for torch.nn's (same constructor arguments, ``forward(input, hx=None)``, same returns,
+same exception types for the same mistakes), with rnnkit's extras (more nonlinearities, ``reset="before"``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.nn.state import LSTMState, detach_state, map_state
 
-class LSTMState(NamedTuple):
-    """The state of an LSTM: hidden state h and memory cell c, each (B, H) for a cell or (L·D, B, H) for a layer."""
-
-    h: Tensor
-    c: Tensor
-
+__all__ = ["ElmanCell", "GRUCell", "LSTMCell", "LSTMState", "LayerNormLSTMCell", "RNNCell", "RecurrentCell",
+           "detach_state", "map_state"]
 
 NONLINEARITIES = {
     "tanh": torch.tanh,
@@ -42,28 +40,39 @@ class RecurrentCell(nn.Module):
     """Base class: owns U, W and the biases; subclasses set ``gates`` and write ``step``."""
 
     gates = 1
+    proj_size = 0  # LSTM with projections only: h_t = W_hr (o ⊙ tanh(c_t)) has proj_size features
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, device=None, dtype=None):
         super().__init__()
-        if input_size <= 0 or hidden_size <= 0:
-            raise ValueError(f"input_size and hidden_size must be positive, got {input_size} and {hidden_size}")
+        for name, size in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(size, int) or isinstance(size, bool):
+                raise TypeError(f"{name} should be of type int, got: {type(size).__name__}")
+            if size < 0:  # torch.nn's cells accept 0 and fail with a RuntimeError on a negative size
+                raise RuntimeError(f"{type(self).__name__}: {name} must be >= 0, got {size}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        rows = self.gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
+        rows, factory = self.gates * hidden_size, {"device": device, "dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(rows, self.state_size, **factory))
         if bias:
-            self.bias_ih = nn.Parameter(torch.empty(rows))
-            self.bias_hh = nn.Parameter(torch.empty(rows))
+            self.bias_ih = nn.Parameter(torch.empty(rows, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(rows, **factory))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        if self.proj_size:
+            self.weight_hr = nn.Parameter(torch.empty(self.proj_size, hidden_size, **factory))
         self.reset_parameters()
+
+    @property
+    def state_size(self) -> int:
+        """The size of h: proj_size for an LSTM with projections, else hidden_size."""
+        return self.proj_size or self.hidden_size
 
     def reset_parameters(self) -> None:
         """torch.nn's default: every parameter ~ U(-1/√H, 1/√H)."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
@@ -86,41 +95,52 @@ class RecurrentCell(nn.Module):
     def initial_state(self, batch_size: int, like: Tensor):
         return like.new_zeros(batch_size, self.hidden_size)
 
+    def _sizes(self) -> tuple[int, ...]:
+        """The feature size of each state tensor: (H,) or, for an LSTM, (H_out, H)."""
+        return (self.hidden_size,)
+
     @staticmethod
     def output(state) -> Tensor:
         """The hidden state h that the layer emits (the whole state for Elman and GRU)."""
         return state
 
-    def forward(self, x: Tensor, state=None):
-        """One step on x (B, I) or (I,), like torch.nn.*Cell; returns the new state."""
-        batched = x.dim() == 2
-        if x.dim() not in (1, 2) or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{type(self).__name__}: input must be (B, {self.input_size}) or ({self.input_size},), "
-                f"got {tuple(x.shape)}"
-            )
-        if not batched:
-            x = x.unsqueeze(0)
-            state = None if state is None else map_state(state, lambda t: t.unsqueeze(0))
-        if state is None:
-            state = self.initial_state(x.shape[0], x)
-        new = self.step(self.project(x), state)
+    def forward(self, input: Tensor, hx=None):
+        """One step on input (B, I) or (I,), like torch.nn.*Cell; returns the new state h' (or (h', c'))."""
+        name = type(self).__name__
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        batched = input.dim() == 2
+        x = input if batched else input.unsqueeze(0)
+        if x.shape[1] != self.input_size:
+            raise RuntimeError(f"{name}: input has inconsistent input_size: got {x.shape[1]} expected "
+                               f"{self.input_size} (input must be (B, {self.input_size}) or ({self.input_size},))")
+        if x.dtype != self.weight_ih.dtype:
+            raise RuntimeError(f"{name}: input dtype ({x.dtype}) does not match weight dtype "
+                               f"({self.weight_ih.dtype}); convert the input or the cell with .to(dtype)")
+        if hx is None:
+            hx = self.initial_state(x.shape[0], x)
+        else:
+            hx = self._check_hx(hx, x, batched)
+        new = self.step(self.project(x), hx)
         return new if batched else map_state(new, lambda t: t.squeeze(0))
 
-
-def map_state(state, fn, *others):
-    """Apply ``fn`` to each tensor of a state (a tensor or an (h, c) tuple), zipped with ``others``' tensors."""
-    if isinstance(state, tuple):
-        parts = [fn(*ts) for ts in zip(state, *others)]
-        return type(state)(*parts) if hasattr(state, "_fields") else tuple(parts)
-    return fn(state, *others)
-
-
-def detach_state(state):
-    """Cut the graph behind a recurrent state (truncated BPTT): a tensor, an (h, c) tuple, or None."""
-    if state is None:
-        return None
-    return map_state(state, torch.Tensor.detach)
+    def _check_hx(self, hx, x: Tensor, batched: bool):
+        """hx as torch.nn's cells take it: (B, H) for a batch, (H,) for one example; RuntimeError if not."""
+        name, sizes = type(self).__name__, self._sizes()
+        parts = tuple(hx) if isinstance(hx, tuple) else (hx,)
+        if len(parts) != len(sizes) or not all(isinstance(p, Tensor) for p in parts):
+            want = "a pair of tensors (h, c)" if len(sizes) == 2 else "one tensor h"
+            raise TypeError(f"{name}: hx must be {want}, got {type(hx).__name__} of length {len(parts)}")
+        for k, (p, size) in enumerate(zip(parts, sizes)):
+            want, given = ((x.shape[0], size), tuple(x.shape)) if batched else ((size,), (x.shape[1],))
+            if tuple(p.shape) != want:
+                raise RuntimeError(f"{name}: hidden{k} must be {want} for input {given}, got {tuple(p.shape)} "
+                                   f"(hidden{k} has inconsistent size)")
+            if p.dtype != x.dtype:
+                raise RuntimeError(f"{name}: hidden{k} dtype ({p.dtype}) does not match input dtype ({x.dtype})")
+        if not batched:
+            parts = tuple(p.unsqueeze(0) for p in parts)
+        return LSTMState(*parts) if len(sizes) == 2 else parts[0]
 
 
 class ElmanCell(RecurrentCell):
@@ -131,11 +151,12 @@ class ElmanCell(RecurrentCell):
 
     gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device=None, dtype=None):
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
         self.phi = NONLINEARITIES[nonlinearity]
 
     def step(self, ux: Tensor, h: Tensor) -> Tensor:
@@ -157,25 +178,55 @@ class LSTMCell(RecurrentCell):
 
     Gate blocks are stacked (i, f, g, o) in weight_ih / weight_hh, as in torch.nn.LSTMCell.
     The state is ``LSTMState(h, c)``.
+
+    With ``proj_size = P > 0`` (LSTM with projections, Sak et al. 2014; torch.nn.LSTM's ``proj_size``) the
+    emitted and fed-back state is projected, h_t = W_hr (o ⊙ tanh(c_t)), W_hr = ``weight_hr`` (P, H); then
+    W = weight_hh is (4H, P) and h is (B, P) while c stays (B, H).
     """
 
     gates = 4
 
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *,
+                 proj_size: int = 0):
+        _check_proj_size(proj_size, hidden_size)
+        self.proj_size = proj_size
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
+
     def initial_state(self, batch_size: int, like: Tensor) -> LSTMState:
-        zeros = like.new_zeros(batch_size, self.hidden_size)
-        return LSTMState(zeros, zeros)
+        return LSTMState(like.new_zeros(batch_size, self.state_size), like.new_zeros(batch_size, self.hidden_size))
+
+    def _sizes(self) -> tuple[int, ...]:
+        return (self.state_size, self.hidden_size)
 
     @staticmethod
     def output(state: LSTMState) -> Tensor:
         return state.h
+
+    def emit(self, m: Tensor) -> Tensor:
+        """h_t from m_t = o ⊙ tanh(c_t): m_t itself, or W_hr m_t with projections."""
+        return F.linear(m, self.weight_hr) if self.proj_size else m
 
     def step(self, ux: Tensor, state: LSTMState) -> LSTMState:
         h, c = state
         i, f, g, o = (ux + self.recurrent(h)).chunk(4, dim=-1)
         i, f, c_tilde, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c = f * c + i * c_tilde
-        h = o * torch.tanh(c)
+        h = self.emit(o * torch.tanh(c))
         return LSTMState(h, c)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", proj_size={self.proj_size}" if self.proj_size else "")
+
+
+def _check_proj_size(proj_size, hidden_size) -> None:
+    """torch.nn.LSTM's rules for proj_size: an int, 0 (no projection) or in [1, hidden_size)."""
+    if not isinstance(proj_size, int) or isinstance(proj_size, bool):
+        raise TypeError(f"proj_size should be of type int, got: {type(proj_size).__name__}")
+    if proj_size < 0:
+        raise ValueError(f"proj_size should be a positive integer or zero to disable projections, got {proj_size}")
+    if proj_size and isinstance(hidden_size, int) and proj_size >= hidden_size:
+        raise ValueError(f"proj_size has to be smaller than hidden_size, got proj_size={proj_size} and "
+                         f"hidden_size={hidden_size}")
 
 
 class GRUCell(RecurrentCell):
@@ -194,11 +245,12 @@ class GRUCell(RecurrentCell):
 
     gates = 3
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset: str = "after"):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *,
+                 reset: str = "after"):
         if reset not in ("after", "before"):
             raise ValueError(f"reset must be 'after' (cuDNN/torch.nn) or 'before' (Cho et al.), got {reset!r}")
         self.reset = reset
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
     def step(self, ux: Tensor, h: Tensor) -> Tensor:
         H = self.hidden_size
@@ -231,16 +283,20 @@ class LayerNormLSTMCell(LSTMCell):
     LN(a; α, β) = α ⊙ (a − mean(a)) / std(a) + β, normalising over the 4H (or H) features of each example.
     The shift β of the two gate terms is the bias b (= bias_ih + bias_hh, applied after normalisation), so the
     extra parameters are the gains ``ln_ih_weight``, ``ln_hh_weight`` (4H) and ``ln_c_weight``, ``ln_c_bias`` (H).
+
+    With ``proj_size = P > 0``, h_t = W_hr (o ⊙ tanh(LN(c_t))) as in :class:`LSTMCell`.
     """
 
     eps = 1e-5
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
-        super().__init__(input_size, hidden_size, bias)
-        self.ln_ih_weight = nn.Parameter(torch.ones(4 * hidden_size))
-        self.ln_hh_weight = nn.Parameter(torch.ones(4 * hidden_size))
-        self.ln_c_weight = nn.Parameter(torch.ones(hidden_size))
-        self.ln_c_bias = nn.Parameter(torch.zeros(hidden_size))
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *,
+                 proj_size: int = 0):
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, proj_size=proj_size)
+        factory = {"device": self.weight_ih.device, "dtype": self.weight_ih.dtype}
+        self.ln_ih_weight = nn.Parameter(torch.ones(4 * hidden_size, **factory))
+        self.ln_hh_weight = nn.Parameter(torch.ones(4 * hidden_size, **factory))
+        self.ln_c_weight = nn.Parameter(torch.ones(hidden_size, **factory))
+        self.ln_c_bias = nn.Parameter(torch.zeros(hidden_size, **factory))
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -265,5 +321,8 @@ class LayerNormLSTMCell(LSTMCell):
         i, f, g, o = (ux + wh).chunk(4, dim=-1)
         i, f, c_tilde, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c = f * c + i * c_tilde
-        h = o * torch.tanh(self._ln(c, self.ln_c_weight, self.ln_c_bias))
+        h = self.emit(o * torch.tanh(self._ln(c, self.ln_c_weight, self.ln_c_bias)))
         return LSTMState(h, c)
+
+
+RNNCell = ElmanCell  # torch.nn.RNNCell's name: (input_size, hidden_size, bias=True, nonlinearity="tanh")

@@ -1,21 +1,25 @@
 """Recurrent layers: unroll any cell through time, stacked and bidirectional, over variable-length batches.
 
 Shapes (the one vocabulary used throughout rnnkit): T time steps, B batch, I input features, H hidden units,
-L layers, D directions (2 if bidirectional else 1).
+H_out = proj_size for an LSTM with projections else H, L layers, D directions (2 if bidirectional else 1).
 
     input   (T, B, I), or (B, T, I) with batch_first=True, or (T, I) unbatched, or a PackedSequence
-    output  (T, B, D·H)  — padded steps are zero
-    state   h_n (L·D, B, H) — or LSTMState(h_n, c_n) — at each sequence's own last step
+    output  (T, B, D·H_out)  — padded steps are zero
+    state   h_n (L·D, B, H_out) — or LSTMState(h_n, c_n), c_n (L·D, B, H) — at each sequence's own last step
             (for a bidirectional layer h_n[2k+1] is the reverse direction's state after reading the whole
             sequence backwards, i.e. at t = 0: h_n is *not* output[-1])
 
-``rnnkit.RNN``, ``rnnkit.LSTM`` and ``rnnkit.GRU`` take torch.nn's arguments, return torch.nn's values and use
-torch.nn's state_dict names (weight_ih_l0, weight_hh_l0_reverse, ...), so a torch.nn state_dict loads as is.
+``rnnkit.RNN``, ``rnnkit.LSTM`` and ``rnnkit.GRU`` take torch.nn's arguments (``proj_size`` too), return
+torch.nn's values, use torch.nn's state_dict names (weight_ih_l0, weight_hh_l0_reverse, weight_hr_l0, ...), so a
+torch.nn state_dict loads as is, and raise torch.nn's exception types for the same mistakes (rnnkit.nn.checks).
+Every weight is read by name at each forward, so ``torch.nn.utils.parametrize`` (weight_norm, spectral_norm,
+orthogonal) and the legacy ``torch.nn.utils.weight_norm`` work on any of them, on both paths.
 
-Two execution paths, chosen per layer and reported by ``layer.path``:
-- "fused": the configuration is one torch.nn computes exactly (tanh/relu Elman, LSTM, reset-after GRU), so
-  torch's own kernels (cuDNN on CUDA) run on our parameters. Between-layer extras (variational dropout, skip
-  connections) keep the fused kernel per layer ("fused per layer: ...").
+Two execution paths, chosen once per configuration (``layer.plan``, see rnnkit.nn.plan) and named by
+``layer.path``:
+- "fused": the configuration is one torch.nn computes exactly (tanh/relu Elman, LSTM with or without
+  projections, reset-after GRU), so torch's own kernels (cuDNN on CUDA) run on our parameters. Between-layer
+  extras (variational dropout, skip connections) keep the fused kernel per layer ("fused per layer: ...").
 - "loop: <reason>": everything else (hardtanh/sigmoid Elman, reset-before GRU, layer-norm LSTM, your own cell)
   unrolls ``cell.step`` in Python: U x for all steps in one matmul, the sequence unbound once, outputs
   stacked once at the end.
@@ -27,12 +31,14 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import _VF, Tensor, nn
+from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.nn import checks
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState, RecurrentCell, map_state
 from rnnkit.nn.init import check_scheme, initialize
-from rnnkit.nn.scan import fast_scan_for
+from rnnkit.nn.interop import scriptable
+from rnnkit.nn.plan import Kind, Plan, fused_kernel, make_plan
 
 
 @dataclass(frozen=True)
@@ -57,18 +63,7 @@ CELLS: dict[str, CellSpec] = {
 }
 
 SKIPS = (None, "residual", "highway")
-
-
-def _fused_kernel(cell: RecurrentCell):
-    """torch's fused kernel that computes exactly this cell, or None."""
-    kind = type(cell)
-    if kind is LSTMCell:
-        return _VF.lstm
-    if kind is GRUCell and cell.reset == "after":
-        return _VF.gru
-    if kind is ElmanCell and cell.nonlinearity in ("tanh", "relu"):
-        return _VF.rnn_tanh if cell.nonlinearity == "tanh" else _VF.rnn_relu
-    return None
+_PLAN_INPUTS = frozenset({"use_fused", "use_fast_scan", "scan_override", "dropout", "variational", "skip"})
 
 
 class Recurrent(nn.Module):
@@ -79,6 +74,8 @@ class Recurrent(nn.Module):
             or a callable ``(input_size, hidden_size, bias) -> RecurrentCell`` for your own cell.
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as in torch.nn.RNN;
             ``dropout`` acts on the outputs of every layer but the last (non-recurrent connections only).
+        proj_size: LSTM cells only ("lstm", "ln-lstm"): h_t = W_hr (o ⊙ tanh(c_t)) with W_hr (proj_size, H),
+            as torch.nn.LSTM's proj_size (0: no projection).
         variational: sample the dropout mask once per sequence, shared by all time steps (Gal & Ghahramani
             2016), instead of once per step.
         skip: ``"residual"`` (x_{k+1} = f_k(x_k) + x_k) or ``"highway"`` (x_{k+1} = g ⊙ f_k(x_k) + (1 − g) ⊙ x_k,
@@ -104,6 +101,7 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        proj_size: int = 0,
         variational: bool = False,
         skip: str | None = None,
         init: str | None = None,
@@ -112,22 +110,25 @@ class Recurrent(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        make_cell, default_init = self._cell_factory(cell)
-        self._check_options(input_size, hidden_size, num_layers, dropout, skip)
+        make_cell, default_init = self._cell_factory(cell, proj_size)
+        checks.check_layer_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
+        if skip not in SKIPS:
+            raise ValueError(f"skip must be one of 'residual', 'highway' or None, got {skip!r}")
         check_scheme(init)
         self.cell_name = cell if isinstance(cell, str) else getattr(cell, "__name__", type(cell).__name__)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.variational, self.skip = bidirectional, variational, skip
+        self.proj_size = proj_size
         self.init = init or default_init
         self.forget_bias = forget_bias
         self.use_fused = True
-        D = 2 if bidirectional else 1
+        D, out = (2 if bidirectional else 1), proj_size or hidden_size
         self._cells: list[RecurrentCell] = []
         self._names: list[dict[str, str]] = []  # per cell: its parameter name -> our (torch.nn) name
         for k in range(num_layers):
             for d in range(D):
-                c = make_cell(input_size if k == 0 else D * hidden_size, hidden_size, bias)
+                c = make_cell(input_size if k == 0 else D * out, hidden_size, bias)
                 initialize(c, self.init, forget_bias)
                 suffix = f"_l{k}" + ("_reverse" if d else "")
                 names = {n: n + suffix for n, p in c._parameters.items() if p is not None}
@@ -137,145 +138,165 @@ class Recurrent(nn.Module):
                 self._names.append(names)
         if skip == "highway":
             for k in range(1, num_layers):
-                width = D * hidden_size
+                width = D * out
                 weight = nn.init.xavier_uniform_(torch.empty(width, width))
                 self.register_parameter(f"highway_weight_l{k}", nn.Parameter(weight))
                 self.register_parameter(f"highway_bias_l{k}", nn.Parameter(torch.full((width,), -1.0)))
         if device is not None or dtype is not None:
             self.to(device=device, dtype=dtype)
+        self._replan()
 
     # -- construction helpers -------------------------------------------------------------------------------
     @staticmethod
-    def _cell_factory(cell):
+    def _cell_factory(cell, proj_size: int = 0):
         if isinstance(cell, str):
             if cell not in CELLS:
                 raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
             spec = CELLS[cell]
-            return (lambda i, h, b: spec.cls(i, h, b, **spec.options)), spec.init
+            options = dict(spec.options)
+            if proj_size:
+                if not issubclass(spec.cls, LSTMCell):
+                    raise ValueError(f"proj_size argument is only supported for LSTM, not RNN or GRU (cell {cell!r})")
+                options["proj_size"] = proj_size
+            return (lambda i, h, b: spec.cls(i, h, b, **options)), spec.init
         if callable(cell):
+            if proj_size:
+                raise ValueError("proj_size is for rnnkit's LSTM cells; build your own cell with its projection")
             return cell, None
         raise TypeError(f"cell must be a name from rnnkit.nn.CELLS or a callable, got {type(cell).__name__}")
 
-    @staticmethod
-    def _check_options(input_size, hidden_size, num_layers, dropout, skip):
-        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
-            raise ValueError(
-                f"input_size, hidden_size and num_layers must be positive, got {input_size}, {hidden_size}, "
-                f"{num_layers}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if skip not in SKIPS:
-            raise ValueError(f"skip must be one of 'residual', 'highway' or None, got {skip!r}")
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name in _PLAN_INPUTS and "_plan" in self.__dict__:
+            self._replan()
+
+    def _replan(self) -> None:
+        between = [f"{self.skip} skip"] if self.skip else []
+        if self.variational and self.dropout > 0:
+            between.append("variational dropout")
+        plan = make_plan(self._cells, use_fused=self.use_fused, use_fast_scan=self.use_fast_scan,
+                         scan_override=self.scan_override, between=between)
+        self.__dict__["_plan"] = plan
+
+    @property
+    def plan(self) -> Plan:
+        """How this layer runs (kind + reason), computed when the layer or one of its options changes."""
+        return self._plan
+
+    @property
+    def path(self) -> str:
+        """"fused", "fused per layer: <why>" or "loop: <why>" — never a silent fallback."""
+        return self._plan.path
 
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
     @property
+    def output_size(self) -> int:
+        """H_out: the size of h (proj_size for an LSTM with projections, else hidden_size)."""
+        return self.proj_size or self.hidden_size
+
+    def weight(self, name: str) -> Tensor:
+        """The tensor a forward uses for parameter ``name`` (the parametrized or weight-normed one if any)."""
+        return getattr(self, name)
+
+    @property
     def cells(self) -> list[RecurrentCell]:
-        """The cells, layer by layer and direction by direction (index k·D + d), bound to our parameters."""
+        """The cells, layer by layer and direction by direction (index k·D + d), bound to our parameters
+        (to the parametrized tensors where a parametrization is registered)."""
         for c, names in zip(self._cells, self._names):
             for n, tname in names.items():
-                c._parameters[n] = self._parameters[tname]
+                c._parameters[n] = getattr(self, tname)
         return self._cells
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
-        return [[self._parameters[t] for t in names.values()] for names in self._names]
+        return [[getattr(self, t) for t in names.values()] for names in self._names]
 
     def flatten_parameters(self) -> None:
         """Kept for torch.nn compatibility; rnnkit does not pack weights into one buffer (cuDNN may copy them)."""
 
+    def __prepare_scriptable__(self):
+        """torch.jit.script(layer) compiles the torch.nn twin on the same parameters (fused-path layers only)."""
+        return scriptable(self)
+
     def extra_repr(self) -> str:
         s = f"{self.cell_name!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
-                              ("variational", False), ("skip", None)):
+                              ("proj_size", 0), ("variational", False), ("skip", None)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
         return s + f", path={self.path!r}"
 
-    # -- which path runs --------------------------------------------------------------------------------------
-    @property
-    def path(self) -> str:
-        """"fused", "fused per layer: <why>" or "loop: <why>" — never a silent fallback."""
-        if not self.use_fused:
-            return "loop: use_fused=False" + self._scan_note()
-        unfusable = [c for c in self._cells if _fused_kernel(c) is None]
-        if unfusable:
-            return f"loop: {self._describe(unfusable[0])} has no fused kernel" + self._scan_note()
-        between = []
-        if self.skip:
-            between.append(f"{self.skip} skip")
-        if self.variational and self.dropout > 0:
-            between.append("variational dropout")
-        return "fused per layer: " + ", ".join(between) if between else "fused"
-
-    def _scan_note(self) -> str:
-        """"" when the loop runs the hand-written BPTT scan (rnnkit.nn.scan) for every cell, else why it does not."""
-        if not self.use_fast_scan:
-            return " (python_scan: use_fast_scan=False)"
-        slow = [c for c in self._cells if fast_scan_for(c) is None]
-        return f" (python_scan: no fast scan for {self._describe(slow[0])})" if slow else ""
-
-    @staticmethod
-    def _describe(cell: RecurrentCell) -> str:
-        if isinstance(cell, LayerNormLSTMCell):
-            return "layer-norm LSTM"
-        if isinstance(cell, GRUCell):
-            return f"GRU with reset={cell.reset!r}"
-        if isinstance(cell, ElmanCell):
-            return f"Elman RNN with {cell.nonlinearity}"
-        return type(cell).__name__
-
     # -- forward ----------------------------------------------------------------------------------------------
-    def forward(self, input, state=None, lengths: Tensor | None = None):
-        """Run the stack. Returns ``(output, state)`` as torch.nn does (see the module docstring for shapes)."""
+    def forward(self, input, state=None, lengths: Tensor | None = None, *, hx=None):
+        """Run the stack. Returns ``(output, state)`` as torch.nn does (see the module docstring for shapes).
+
+        ``state`` is torch.nn's ``hx`` (either name works); ``lengths`` (B,) marks each sequence's length
+        in a padded batch, as a PackedSequence does.
+        """
+        if hx is not None:
+            if state is not None:
+                raise TypeError("pass the initial state once: state= or hx=, not both")
+            state = hx
+        name, weight_dtype = self._kind_name(), self._first_weight_dtype()
         packed = isinstance(input, PackedSequence)
         if packed:
             if lengths is not None:
                 raise ValueError("pass either a PackedSequence or lengths, not both")
+            checks.check_input(name, input.data, self.input_size, weight_dtype, packed=True,
+                               layout=f"(N, {self.input_size}) PackedSequence data")
             x, lengths = pad_packed_sequence(input)
             unbatched = False
         else:
-            x, unbatched = self._as_time_major(input)
+            if not isinstance(input, Tensor):
+                raise TypeError(f"input must be a Tensor or a PackedSequence, got {type(input).__name__}")
+            if input.dim() not in (2, 3):
+                raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead "
+                                 f"(expected {self._input_shape()}, or (T, {self.input_size}) unbatched)")
+            unbatched = input.dim() == 2
+            checks.check_state_dims(name, state, self._is_lstm(), unbatched)
+            layout = f"({self.input_size},) per step unbatched" if unbatched else self._input_shape()
+            checks.check_input(name, input, self.input_size, weight_dtype, layout=layout)
+            x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
             state = map_state(state, lambda s: s.unsqueeze(1)) if unbatched and state is not None else state
         T, B = x.shape[0], x.shape[1]
-        lengths = self._check(x, state, lengths)
+        checks.check_length(name, T)
+        lengths = self._check(name, x, state, lengths)
         state = self._initial_state(state, B, x)
         if lengths is not None and bool((lengths == T).all()):
             lengths = None  # nothing is padded
-        path = self.path
-        if path == "fused":
+        plan = self._plan
+        if plan.kind is Kind.FUSED:
             out, new_state = self._fused(x, state, lengths, list(range(self.num_layers)), self.dropout)
         else:
-            out, new_state = self._layer_by_layer(x, state, lengths, self.cells, fused=path.startswith("fused"))
+            out, new_state = self._layer_by_layer(x, state, lengths, plan)
         return self._format_output(out, new_state, input, packed, unbatched)
 
-    def _as_time_major(self, input: Tensor):
-        if not isinstance(input, Tensor):
-            raise TypeError(f"input must be a Tensor or a PackedSequence, got {type(input).__name__}")
-        if input.dim() == 2:
-            return input.unsqueeze(1), True
-        if input.dim() != 3:
-            raise ValueError(f"input must be {self._input_shape()} (or (T, I) unbatched), got {tuple(input.shape)}")
-        return (input.transpose(0, 1) if self.batch_first else input), False
+    def _kind_name(self) -> str:
+        """The layer's name in error messages, as torch.nn says it: "LSTM", "GRU", "RNN" (or our class name)."""
+        cell = self._cells[0]
+        if isinstance(cell, LSTMCell):
+            return "LSTM"
+        if isinstance(cell, GRUCell):
+            return "GRU"
+        if isinstance(cell, ElmanCell):
+            return "RNN"
+        return type(self).__name__
+
+    def _first_weight_dtype(self):
+        return getattr(self, next(iter(self._names[0].values()))).dtype
 
     def _input_shape(self) -> str:
         order = "(B, T, {})" if self.batch_first else "(T, B, {})"
         return order.format(self.input_size) + f" with batch_first={self.batch_first}"
 
-    def _check(self, x: Tensor, state, lengths):
-        T, B, I = x.shape
-        if I != self.input_size:
-            shape = (B, T, I) if self.batch_first else (T, B, I)
-            raise ValueError(f"input must be {self._input_shape()}, got {shape}")
-        want = (self.num_layers * self.num_directions, B, self.hidden_size)
-        for s in (() if state is None else (state,) if isinstance(state, Tensor) else state):
-            if tuple(s.shape) != want:
-                raise ValueError(f"state must be {want} (L·D, B, H), got {tuple(s.shape)}")
-        if state is not None and self._is_lstm() == isinstance(state, Tensor):
-            raise ValueError("an LSTM state is a pair (h, c); other cells take a single tensor h")
+    def _check(self, name: str, x: Tensor, state, lengths):
+        T, B, _ = x.shape
+        rows = self.num_layers * self.num_directions
+        checks.check_state_shapes(name, state, self._is_lstm(), (rows, B, self.output_size),
+                                  (rows, B, self.hidden_size), x.dtype)
         if lengths is None:
             return None
         lengths = torch.as_tensor(lengths)
@@ -291,8 +312,9 @@ class Recurrent(nn.Module):
     def _initial_state(self, state, B: int, x: Tensor):
         if state is not None:
             return LSTMState(*state) if self._is_lstm() else state
-        zeros = x.new_zeros(self.num_layers * self.num_directions, B, self.hidden_size)
-        return LSTMState(zeros, zeros) if self._is_lstm() else zeros
+        rows = self.num_layers * self.num_directions
+        h = x.new_zeros(rows, B, self.output_size)
+        return LSTMState(h, x.new_zeros(rows, B, self.hidden_size)) if self._is_lstm() else h
 
     def _format_output(self, out: Tensor, state, input, packed: bool, unbatched: bool):
         if packed:  # re-pack in the input's own order, with its own indices
@@ -309,11 +331,11 @@ class Recurrent(nn.Module):
         """Layers ``layers`` in one call of torch's kernel; state rows for those layers only."""
         D = self.num_directions
         rows = [k * D + d for k in layers for d in range(D)]
-        weights = [self._parameters[t] for k in layers for d in range(D) for t in self._names[k * D + d].values()]
-        kernel = _fused_kernel(self._cells[0])
+        weights = [getattr(self, t) for k in layers for d in range(D) for t in self._names[k * D + d].values()]
+        kernel = fused_kernel(self._cells[0])
         hx = map_state(state, lambda s: s[rows[0] : rows[-1] + 1])
         args = (weights, self.bias, len(layers), dropout, self.training, self.bidirectional)
-        if kernel is _VF.lstm:
+        if self._is_lstm():
             hx = tuple(hx)
         if lengths is None:
             result = kernel(x, hx, *args, False)
@@ -330,8 +352,9 @@ class Recurrent(nn.Module):
         return LSTMState(*tensors) if self._is_lstm() else tensors[0]
 
     # -- layer by layer: our own stacking (dropout, skips), each layer fused or looped ------------------------
-    def _layer_by_layer(self, x: Tensor, state, lengths, cells, fused: bool):
-        D = self.num_directions
+    def _layer_by_layer(self, x: Tensor, state, lengths, plan: Plan):
+        D, fused = self.num_directions, plan.kind is Kind.FUSED_PER_LAYER
+        cells = None if fused else self.cells
         finals = []
         for k in range(self.num_layers):
             if k > 0:
@@ -341,10 +364,9 @@ class Recurrent(nn.Module):
             else:
                 outs, final = [], []
                 for d in range(D):
-                    s = map_state(state, lambda t, i=k * D + d: t[i])
-                    cell = cells[k * D + d]
-                    scan = self.scan_override or (fast_scan_for(cell) if self.use_fast_scan else None)
-                    o, f = unroll(cell, x, s, lengths, reverse=d == 1, scan=scan)
+                    i = k * D + d
+                    s = map_state(state, lambda t, i=i: t[i])
+                    o, f = unroll(cells[i], x, s, lengths, reverse=d == 1, scan=plan.scans[i])
                     outs.append(o)
                     final.append(f)
                 out = outs[0] if D == 1 else torch.cat(outs, dim=-1)
@@ -361,14 +383,14 @@ class Recurrent(nn.Module):
             return x
         if self.variational:
             keep = 1.0 - self.dropout
-            mask = x.new_empty(1, x.shape[1], x.shape[2]).bernoulli_(keep) / keep  # one mask per sequence
-            return x * mask
+            mask = x.new_empty(1, x.shape[1], x.shape[2]).bernoulli_(keep)  # one mask per sequence
+            return x * mask / keep if keep > 0 else x * mask
         return F.dropout(x, self.dropout, training=True)
 
     def _skip(self, out: Tensor, x: Tensor, k: int) -> Tensor:
         if self.skip == "residual":
             return out + x
-        weight, bias = self._parameters[f"highway_weight_l{k}"], self._parameters[f"highway_bias_l{k}"]
+        weight, bias = getattr(self, f"highway_weight_l{k}"), getattr(self, f"highway_bias_l{k}")
         g = torch.sigmoid(F.linear(x, weight, bias))  # how much of the new layer's output to let through
         return g * out + (1 - g) * x
 
@@ -450,24 +472,26 @@ class RNN(Recurrent):
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, device=None, dtype=None, **options):
         if f"rnn-{nonlinearity}" not in CELLS:
-            raise ValueError(f"nonlinearity must be one of tanh, relu, hardtanh, sigmoid, got {nonlinearity!r}")
+            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu' (torch.nn), "
+                             "or 'hardtanh', 'sigmoid' (rnnkit, loop path).")
         self.nonlinearity = nonlinearity
         super().__init__(f"rnn-{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device=device, dtype=dtype, **options)
 
 
 class LSTM(Recurrent):
-    """LSTM, a drop-in for torch.nn.LSTM (no proj_size); ``cell="ln-lstm"`` gives the layer-normalised LSTM.
+    """LSTM, a drop-in for torch.nn.LSTM, ``proj_size`` included; ``cell="ln-lstm"`` gives the layer-normalised
+    LSTM (loop path).
 
     Unlike torch.nn, the forget-gate bias starts at ``forget_bias=1.0`` (None keeps torch.nn's init).
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None, cell="lstm", **options):
+                 bidirectional=False, proj_size=0, device=None, dtype=None, cell="lstm", **options):
         if cell not in ("lstm", "ln-lstm"):
             raise ValueError(f"LSTM cell must be 'lstm' or 'ln-lstm', got {cell!r}")
         super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device=device, dtype=dtype, **options)
+                         proj_size=proj_size, device=device, dtype=dtype, **options)
 
 
 class GRU(Recurrent):

@@ -23,7 +23,8 @@ results equal python_scan's up to rounding (tests/test_scan.py). Double backward
 Hessian-vector products) is not supported: the backward pass is not itself differentiable and says so.
 
 ``fast_scan_for(cell)`` returns the scan for a cell of exactly one of the supported types (Elman with any φ,
-LSTM, layer-norm LSTM, GRU in both forms) and None for anything else, e.g. a subclass with its own ``step``.
+LSTM, layer-norm LSTM, GRU in both forms) and None for anything else, e.g. a subclass with its own ``step`` or
+an LSTM with projections.
 """
 
 from __future__ import annotations
@@ -415,8 +416,11 @@ def _gru_after_backward(saved, d_out, d_final):
 
 # -- which cells have a fast scan ----------------------------------------------------------------------------------
 def fast_scan_for(cell):
-    """The hand-written BPTT scan for ``cell``, or None if its exact type has none (python_scan then)."""
+    """The hand-written BPTT scan for ``cell``, or None if its exact type has none (python_scan then).
+    An LSTM with projections (proj_size > 0) has none yet."""
     kind = type(cell)
+    if getattr(cell, "proj_size", 0):
+        return None
     if kind is ElmanCell:
         rule = Rule(partial(_elman_forward, kind=cell.nonlinearity), partial(_elman_backward, kind=cell.nonlinearity),
                     ("weight_hh", "bias_hh"))

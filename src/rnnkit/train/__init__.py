@@ -11,6 +11,7 @@ The Trainer needs from a task only what docs/dev/contracts.md ("Trainer") lists:
 >>> trainer.evaluate(test_batches)     # {"loss": ..., "ppl": ...}  # doctest: +SKIP
 """
 
+from rnnkit.nn.state import detach_tree, move_to
 from rnnkit.train.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -22,7 +23,6 @@ from rnnkit.train.checkpoint import (
 )
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.trainer import Trainer, TrainingDiverged, evaluate, seed_everything
-from rnnkit.train.tree import detach_tree, move_to
 
 __all__ = [
     "CheckpointError",

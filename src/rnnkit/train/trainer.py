@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from rnnkit.nn.state import detach_tree, move_to
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train import distributed as dist_
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.optim import LRSchedule, make_optimizer, set_lr
 from rnnkit.train.progress import MetricsLog, ProgressBar, print_epoch_summary
-from rnnkit.train.tree import detach_tree, move_to
 
 
 class TrainingDiverged(RuntimeError):

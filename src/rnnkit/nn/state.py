@@ -1,7 +1,12 @@
-"""Small helpers over nested recurrent states and batches: tensors, (named) tuples, lists, dicts, None.
+"""Recurrent states as values (STYLE.md principle 11): the LSTM state type and helpers over nested states.
 
-A recurrent state is a value (STYLE.md principle 11): a tensor h, an ``LSTMState(h, c)`` NamedTuple, a tuple
-of per-layer states, or None. Truncated BPTT is ``state = detach_tree(state)``.
+A state is a tensor h, an ``LSTMState(h, c)``, a tuple / list / dict of such states (one per layer or per
+encoder), or None. Truncated BPTT is ``state = detach_state(state)``; beam search reorders a state with
+``map_state(state, lambda s: s.index_select(1, order))``; a checkpoint stores ``flatten_tree(state)``.
+
+``LSTMState`` is a drop-in for the ``(h_n, c_n)`` tuple that torch.nn.LSTM returns: it *is* a tuple
+(indexing, unpacking, ``==`` with a plain tuple, ``type(s)(iterable)``, pytree flattening, torch.compile),
+with the names ``.h`` and ``.c`` on top for readable code.
 """
 
 from __future__ import annotations
@@ -9,14 +14,48 @@ from __future__ import annotations
 import collections
 import dataclasses
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+from torch import Tensor
 
 
-def detach_tree(tree: Any) -> Any:
-    """Detach every tensor in ``tree`` from the autograd graph, keeping the structure (and NamedTuple types)."""
-    return _map_tensors(tree, lambda t: t.detach())
+class _HC(NamedTuple):
+    h: Tensor
+    c: Tensor
+
+
+class LSTMState(_HC):
+    """The state of an LSTM: hidden state h (L·D, B, H_out) and memory cell c (L·D, B, H), or (B, ·) for a cell.
+
+    Built like a NamedTuple, ``LSTMState(h, c)`` or ``LSTMState(h=h, c=c)``, and like a tuple,
+    ``LSTMState([h, c])`` (what generic code does with ``type(state)(iterable)``). H_out is proj_size for an
+    LSTM with projections, else H.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and not isinstance(args[0], Tensor):
+            args = tuple(args[0])  # the tuple constructor's form: one iterable of (h, c)
+        return super().__new__(cls, *args, **kwargs)
+
+
+def map_state(state, fn, *others):
+    """Apply ``fn`` to each tensor of a state (a tensor or an (h, c) tuple), zipped with ``others``' tensors."""
+    if isinstance(state, tuple):
+        parts = [fn(*ts) for ts in zip(state, *others)]
+        return type(state)(*parts) if hasattr(state, "_fields") else tuple(parts)
+    return fn(state, *others)
+
+
+def detach_state(tree: Any) -> Any:
+    """Cut the graph behind a recurrent state (truncated BPTT), keeping its structure (and NamedTuple types):
+    a tensor, an (h, c) tuple, nested tuples / lists / dicts of them, or None."""
+    return _map_tensors(tree, torch.Tensor.detach)
+
+
+detach_tree = detach_state  # the name rnnkit.train has always exported
 
 
 def move_to(tree: Any, device: torch.device) -> Any:
