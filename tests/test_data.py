@@ -69,7 +69,8 @@ def test_read_text_plain_and_gzip(tmp_path):
 @pytest.mark.parametrize("content, message", [
     (None, "file not found"),
     (b"", "empty"),
-    (b"ok line\n\xff\xfe bad", r"a.txt:2: not valid UTF-8"),
+    (b"ok line\n\xff\xfe bad", r"a.txt:2: expected UTF-8 text, found bytes that are not UTF-8 \(byte 0xff at "
+                               r"offset 8\)"),
 ])
 def test_read_text_errors_name_the_file(tmp_path, content, message):
     path = tmp_path / "a.txt"

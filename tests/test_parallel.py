@@ -103,5 +103,5 @@ def test_vector_errors(tmp_path):
     with pytest.raises(DataError, match=r"v\.npy has 2 vectors but .*t\.txt has 3 lines"):
         read_vectors_and_targets(tmp_path / "v.npy", tgt)
     np.save(tmp_path / "v1.npy", np.zeros(3))
-    with pytest.raises(DataError, match="2-D numeric array"):
+    with pytest.raises(DataError, match=r"v1\.npy: expected a 2-D array of real numbers .*found shape \(3,\)"):
         read_vectors(tmp_path / "v1.npy")

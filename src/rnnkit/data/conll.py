@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.text import DataError, read_lines
 
 FORMATS = ("conllu", "conll", "text")
 COLUMNS = {"upos": 3, "xpos": 4}
@@ -50,10 +50,10 @@ class Sentence:
         return len(self.words)
 
 
-def _blocks(path) -> list[tuple[int, list[str]]]:
+def _blocks(path, expected: str) -> list[tuple[int, list[str]]]:
     """The file's sentences as (first line number, lines): runs of lines separated by blank lines."""
     blocks, current, start = [], [], 0
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+    for number, line in enumerate(read_lines(path, expected), start=1):
         if line.strip():
             if not current:
                 start = number
@@ -74,7 +74,7 @@ def read_conllu(path: str | os.PathLike, column: str = "upos", require_tags: boo
         raise ValueError(f"column must be one of {sorted(COLUMNS)}, got {column!r}")
     col = COLUMNS[column]
     sentences = []
-    for start, lines in _blocks(path):
+    for start, lines in _blocks(path, "CoNLL-U sentences (UTF-8 text)"):
         words, tags, word_lines = [], [], []
         for k, line in enumerate(lines):
             number = start + k
@@ -108,7 +108,7 @@ def read_conll(path: str | os.PathLike, scheme: str = "bio", require_tags: bool 
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     sentences = []
-    for start, lines in _blocks(path):
+    for start, lines in _blocks(path, "CoNLL sentences (UTF-8 text)"):
         if lines[0].split()[0] == DOCSTART:
             lines, start = lines[1:], start + 1
             if not lines:
@@ -132,7 +132,8 @@ def read_conll(path: str | os.PathLike, scheme: str = "bio", require_tags: bool 
 def read_tokens(path: str | os.PathLike) -> list[Sentence]:
     """Whitespace-tokenised raw text, one sentence per line (blank lines are skipped)."""
     return [Sentence(line.split(), None, number, [line], [])
-            for number, line in enumerate(read_text(path).splitlines(), start=1) if line.strip()]
+            for number, line in enumerate(read_lines(path, "one sentence per line (UTF-8 text)"), start=1)
+            if line.strip()]
 
 
 def read_sentences(path, fmt: str, column: str = "upos", scheme: str = "bio",

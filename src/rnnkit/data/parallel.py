@@ -15,25 +15,19 @@ or a CSV file (one row of comma-separated numbers per line, no header).
 """
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.text import DataError, read_bytes, read_lines
 
 TOKENIZATIONS = ("word", "char")
-
-
-def read_lines(path: str | os.PathLike) -> list[str]:
-    """The lines of a UTF-8 (or .gz) text file, without their line endings ("\\n" or "\\r\\n")."""
-    text = read_text(path)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline ends the last line; it does not start a new one
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+NPY_MAGIC = b"\x93NUMPY"
+VECTORS = "a .npy array or a CSV file of numbers (one vector per line)"
+__all__ = ["ParallelText", "read_lines", "read_parallel", "read_vectors", "read_vectors_and_targets"]
 
 
 def tokenize_line(line: str, level: str = "word", lowercase: bool = False) -> list[str]:
@@ -102,21 +96,37 @@ def read_parallel(src_path, tgt_path, level: str = "word", lowercase: bool = Fal
 
 
 def read_vectors(path: str | os.PathLike) -> np.ndarray:
-    """(N, F) float32 array from a .npy file or a CSV file of numbers (one vector per line)."""
-    path = Path(path)
-    if path.suffix == ".npy":
-        if not path.is_file():
-            raise DataError(f"{path}: file not found (expected a .npy array or a CSV file of numbers)")
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise DataError(f"{path}: expected a .npy array of numbers ({e})") from None
-        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-            raise DataError(f"{path}: expected a 2-D numeric array (one vector per row), found shape "
-                            f"{arr.shape} of {arr.dtype}")
-        return arr.astype(np.float32)
+    """(N, F) float32 array of finite numbers from a .npy file (recognised by its magic bytes, optionally
+    gzip-compressed) or a CSV file of numbers (one vector per line). Anything else (an .npz archive, a
+    pickle, a 1-D or object array, NaN) is a DataError naming the file and what was found."""
+    raw = read_bytes(path, VECTORS)
+    arr = _load_npy(path, raw) if raw.startswith(NPY_MAGIC) else _csv_vectors(path)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32)
+    bad = np.argwhere(~np.isfinite(out))
+    if len(bad):
+        row, col = bad[0]
+        where = f"{path}: row {row + 1}" if raw.startswith(NPY_MAGIC) else f"{path}:{row + 1}"
+        raise DataError(f"{where}: expected finite float32 numbers, found {arr[row, col]} in column {col + 1}")
+    return out
+
+
+def _load_npy(path, raw: bytes) -> np.ndarray:
+    try:
+        arr = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, EOFError, OSError, SyntaxError) as e:  # truncated data, bad header, object array
+        raise DataError(f"{path}: expected {VECTORS}, found a .npy file that numpy cannot read ({e})") from None
+    if arr.ndim != 2 or arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected a 2-D array of real numbers (one vector per row), found shape "
+                        f"{arr.shape} of {arr.dtype}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"{path}: expected at least one vector of at least one number, found shape {arr.shape}")
+    return arr
+
+
+def _csv_vectors(path) -> np.ndarray:
     rows = []
-    for n, line in enumerate(read_lines(path), start=1):
+    for n, line in enumerate(read_lines(path, VECTORS), start=1):
         cells = line.split(",")
         try:
             rows.append([float(c) for c in cells])
@@ -124,7 +134,7 @@ def read_vectors(path: str | os.PathLike) -> np.ndarray:
             raise DataError(f"{path}:{n}: expected comma-separated numbers, found {line[:60]!r}") from None
         if len(rows[-1]) != len(rows[0]):
             raise DataError(f"{path}:{n}: expected {len(rows[0])} numbers (as on line 1), found {len(rows[-1])}")
-    return np.asarray(rows, dtype=np.float32)
+    return np.asarray(rows, dtype=np.float64)
 
 
 def read_vectors_and_targets(vectors_path, tgt_path, level: str = "word", lowercase: bool = False,

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.tabular import read_records
+from rnnkit.data.text import DataError
 
 MISSING = ("", "na", "nan", "null", "none", "?")
 MISSING_POLICIES = ("error", "interpolate")
@@ -74,7 +75,11 @@ class Series:
 
     def future_times(self, horizon: int) -> list[str]:
         """The `horizon` time stamps after the last one, continuing the series' most common step."""
-        return future_times(self._parsed, self.time_kind, horizon)
+        try:
+            return future_times(self._parsed, self.time_kind, horizon)
+        except (OverflowError, ValueError):  # a date past year 9999
+            raise DataError(f"{self.path}: {self.time_column}: expected a last time {horizon} steps before the end "
+                            f"of the calendar (year 9999), found {self.times[-1]!r}") from None
 
 
 def read_series(path: str | os.PathLike, target: str, covariates: Sequence[str] = (), time: str | None = None,
@@ -82,8 +87,8 @@ def read_series(path: str | os.PathLike, target: str, covariates: Sequence[str] 
     """Read a CSV time series; `time` names the time column (default: the first column of the header)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
-    rows = list(csv.reader(io.StringIO(read_text(path)), delimiter=delimiter))
-    header = [h.strip() for h in rows[0]] if rows else []
+    records = read_records(path, delimiter, strict=False, expected="a CSV time series (a header, then rows)")
+    header = [h.strip() for h in records[0][1]]
     time = time if time is not None else header[0]
     time_names = [t.strip() for t in time.split(",")]
     if len(time_names) > 2:
@@ -92,14 +97,14 @@ def read_series(path: str | os.PathLike, target: str, covariates: Sequence[str] 
     index = {name: i for i, name in enumerate(header)}
     for name in [*time_names, *columns]:
         if name not in index:
-            raise DataError(f"{path}:1: expected a column named {name!r} in the header, found columns "
-                            f"{', '.join(map(repr, header))}")
+            raise DataError(f"{path}:{records[0][0]}: expected a column named {name!r} in the header, found "
+                            f"columns {', '.join(map(repr, header))}")
     if len(set([*time_names, *columns])) != len(columns) + len(time_names):
         raise ValueError(f"time {time!r}, target {target!r} and covariates {list(covariates)} must be distinct "
                          "columns")
-    lines = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(f.strip() for f in r)]
+    lines = records[1:]
     if not lines:
-        raise DataError(f"{path}:2: expected at least one data row after the header, found none")
+        raise DataError(f"{path}:{records[0][0] + 1}: expected at least one data row after the header, found none")
     times, parsed, kind = _read_times(path, lines, [index[t] for t in time_names], len(header), delimiter)
     values = np.empty((len(lines), len(columns)))
     for j, name in enumerate(columns):
@@ -117,7 +122,8 @@ def _read_times(path, lines, cols: list[int], width: int, delimiter: str) -> tup
         text = row[cols[0]].strip()
         if len(cols) == 2:  # year and month columns -> YYYY-MM
             year, month = text, row[cols[1]].strip()
-            text = f"{year}-{int(month):02d}" if year.isdigit() and month.isdigit() else f"{year}-{month}"
+            digits = (year + month).isascii() and year.isdigit() and month.isdigit()
+            text = f"{year}-{int(month):02d}" if digits else f"{year}-{month}"
         k, value = parse_time(text)
         if k is None:
             raise DataError(f"{path}:{n}: expected a time stamp: {TIME_FORMATS}; found {text!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def read_table(path: str | os.PathLike, text_column: Column = 0, label_column: C
     path = Path(path)
     if header is None:
         header = isinstance(text_column, str) or isinstance(label_column, str)
-    records = _records(path, delimiter or delimiter_for(path), quoting)
+    records = read_records(path, delimiter or delimiter_for(path), quoting)
     if not records:
         raise DataError(f"{path}: file is empty (expected rows of delimited text)")
     width = len(records[0][1])
@@ -84,11 +85,18 @@ def read_table(path: str | os.PathLike, text_column: Column = 0, label_column: C
     return rows
 
 
-def _records(path: Path, delimiter: str, quoting: bool) -> list[tuple[int, list[str]]]:
-    """(line where the record starts, fields) for every non-blank record."""
-    text = read_text(path)  # missing, empty, not UTF-8 -> DataError
+def read_records(path: str | os.PathLike, delimiter: str = ",", quoting: bool = True, strict: bool | None = None,
+                 expected: str = "rows of delimited text") -> list[tuple[int, list[str]]]:
+    """(line where the record starts, fields) of every non-blank record of a CSV/TSV file (`read_text`'s
+    checks first). `strict` (default: `quoting`) makes a stray quote an error. A field may be as long as the
+    file: csv's field_size_limit (128 KiB by default) is raised to the text's length when that is larger, so
+    a long text cell is read, not refused."""
+    text = read_text(path, expected)  # missing, empty, binary, not UTF-8, bad gzip -> DataError
+    if csv.field_size_limit() < len(text):
+        csv.field_size_limit(min(len(text) + 1, sys.maxsize))  # process-wide, only ever raised
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE, strict=quoting)
+                        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+                        strict=quoting if strict is None else strict)
     records, start = [], 1
     try:
         for fields in reader:
@@ -96,7 +104,7 @@ def _records(path: Path, delimiter: str, quoting: bool) -> list[tuple[int, list[
                 records.append((start, fields))
             start = reader.line_num + 1
     except csv.Error as e:
-        raise DataError(f"{path}:{start}: expected delimited fields with balanced quotes, found a parse error "
+        raise DataError(f"{path}:{start}: expected {expected} with balanced quotes, found a parse error "
                         f"({e}); quote the field or pass quoting=False / --no-quoting") from None
     return records
 

@@ -1,12 +1,29 @@
 """Reading text files (UTF-8, optionally gzip-compressed) and splitting them into tokens.
 
-Errors are `DataError` (a ValueError) whose message names the file and says what was expected,
-so the CLI can print it as one line.
+Every reader of rnnkit.data opens its file through this module (`read_text`, `read_lines`, `iter_lines`,
+`read_json`), so the same checks hold for every format:
+
+    missing file, directory                 -> "f.txt: file not found (expected UTF-8 text)"
+    truncated or corrupt gzip               -> "f.txt.gz:12: expected gzip-compressed UTF-8 text, found the
+                                                 gzip data cut short or corrupt (...)"
+    a binary file (.npy, .npz, safetensors,  -> "f.tsv: expected UTF-8 text, found a zip archive (e.g. a NumPy
+      pickle, zip, NUL bytes)                    .npz file)"
+    bytes that are not UTF-8                -> "f.txt:3: expected UTF-8 text, found bytes that are not
+                                                 UTF-8 (byte 0xff at offset 17)"
+    nothing but whitespace                  -> "f.txt: file is empty (expected UTF-8 text)"
+
+Errors are `DataError` (a ValueError) whose message names the file (and line) and says what was expected,
+so the CLI can print it as one line. gzip data is recognised by its magic bytes whatever the file's name; a
+file named `.gz` that is not gzip is an error. A UTF-8 byte-order mark at the start is dropped.
 """
 from __future__ import annotations
 
 import gzip
+import io
+import json
 import os
+import zlib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +33,19 @@ class DataError(ValueError):
 
 
 LEVELS = ("char", "word")
+TEXT = "UTF-8 text"
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_ERRORS = (OSError, EOFError, zlib.error)  # BadGzipFile is an OSError; a bad deflate block is zlib.error
+_CHUNK = 1 << 16
+# (magic bytes at offset 0, what the file is) for binary formats that are given by mistake as text
+_SIGNATURES = (
+    (b"\x93NUMPY", "a NumPy .npy array"),
+    (b"PK\x03\x04", "a zip archive (e.g. a NumPy .npz file or a torch checkpoint)"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x80\x02", "a Python pickle"), (b"\x80\x03", "a Python pickle"), (b"\x80\x04", "a Python pickle"),
+    (b"\x80\x05", "a Python pickle"),
+    (b"\x89PNG", "a PNG image"), (b"\xfd7zXZ", "xz-compressed data"), (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+)
 
 
 def bundled_path(name: str = "tinyshakespeare.txt") -> Path:
@@ -23,36 +53,141 @@ def bundled_path(name: str = "tinyshakespeare.txt") -> Path:
     return Path(str(resources.files("rnnkit.data").joinpath(name)))
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """The whole file as a str. `.gz` files are decompressed. Raises DataError when the file is missing,
-    is a directory, is not gzip although named .gz, is not UTF-8, or holds no text."""
+def describe_binary(head: bytes) -> str | None:
+    """What a file starting with `head` is when it is a known binary format, else None."""
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        return "bzip2-compressed data"
+    if len(head) >= 10 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") < 1 << 30:
+        return "a safetensors file"
+    return None
+
+
+def _checked(path: str | os.PathLike, expected: str) -> Path:
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: file not found (expected a UTF-8 text file, optionally .gz)")
+        raise DataError(f"{path}: file not found (expected {expected}, optionally .gz)")
     if path.is_dir():
-        raise DataError(f"{path}: is a directory (expected a UTF-8 text file, optionally .gz)")
-    raw = _read_bytes(path)
+        raise DataError(f"{path}: is a directory (expected {expected}, optionally .gz)")
+    return path
+
+
+def _not_gzip(path: Path, head: bytes, expected: str) -> DataError:
+    found = describe_binary(head) or f"the bytes {head[:2]!r}"
+    return DataError(f"{path}: not a valid gzip file (expected gzip-compressed {expected} as the name ends in "
+                     f".gz, found {found} at the start)")
+
+
+def _gzip_error(path: Path, lines_read: int, e: Exception, expected: str) -> DataError:
+    reason = "cut short (a truncated file?)" if isinstance(e, EOFError) else f"corrupt ({e})"
+    return DataError(f"{path}:{lines_read + 1}: expected gzip-compressed {expected}, found the gzip data {reason}")
+
+
+def read_bytes(path: str | os.PathLike, expected: str = TEXT) -> bytes:
+    """The file's bytes, decompressed when they are gzip data (by their magic bytes, whatever the name);
+    DataError when the file is missing, a directory, unreadable, named .gz but not gzip, or a truncated or
+    corrupt gzip stream (the message names the line where the readable data ends)."""
+    path = _checked(path, expected)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: could not read the file ({e.strerror or e}); expected {expected}") from None
+    if not raw.startswith(GZIP_MAGIC):
+        if path.suffix == ".gz":
+            raise _not_gzip(path, raw[:64], expected)
+        return raw
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as f:
+            while chunk := f.read1(_CHUNK):  # one input block at a time: the error names its line
+                out += chunk
+    except _GZIP_ERRORS as e:
+        raise _gzip_error(path, out.count(b"\n"), e, expected) from None
+    return bytes(out)
+
+
+def decode(path: str | os.PathLike, raw: bytes, expected: str = TEXT, first_line: int = 1) -> str:
+    """`raw` (the file's bytes from line `first_line` on) as UTF-8 text, a leading BOM dropped; DataError
+    for a binary format, a NUL byte or bytes that are not UTF-8, naming the line."""
+    if first_line == 1 and (binary := describe_binary(raw[:64])):
+        raise DataError(f"{path}: expected {expected}, found {binary}")
+    if b"\x00" in raw:
+        line = first_line + raw[: raw.index(0)].count(b"\n")
+        raise DataError(f"{path}:{line}: expected {expected}, found binary data (a NUL byte)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
-                        "expected UTF-8 text") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+        line = first_line + raw[: e.start].count(b"\n")
+        where = "" if first_line == 1 else " of the line"
+        raise DataError(f"{path}:{line}: expected {expected}, found bytes that are not UTF-8 "
+                        f"(byte 0x{raw[e.start]:02x} at offset {e.start}{where})") from None
+    return text[1:] if first_line == 1 and text.startswith("\ufeff") else text
+
+
+def read_text(path: str | os.PathLike, expected: str = TEXT) -> str:
+    """The whole file as a str. gzip data is decompressed. Raises DataError when the file is missing, is a
+    directory, is not gzip although named .gz, is truncated or corrupt gzip, is binary, is not UTF-8, or holds
+    no text; `expected` (e.g. "CoNLL-U sentences") says in the message what the file should have held."""
+    path = Path(path)
+    text = decode(path, read_bytes(path, expected), expected)
     if not text.strip():
-        raise DataError(f"{path}: file is empty (expected UTF-8 text)")
+        raise DataError(f"{path}: file is empty (expected {expected})")
     return text
 
 
-def _read_bytes(path: Path) -> bytes:
-    if path.suffix != ".gz":
-        return path.read_bytes()
+def split_lines(text: str) -> list[str]:
+    """Lines split at "\\n" only ("\\r\\n" endings dropped too), as an editor numbers them; unlike
+    str.splitlines, U+2028, form feeds and other separators stay inside their line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line; it does not start a new one
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_lines(path: str | os.PathLike, expected: str = TEXT) -> list[str]:
+    """The lines of a UTF-8 (or .gz) text file, without their line endings ("\\n" or "\\r\\n")."""
+    return split_lines(read_text(path, expected))
+
+
+def iter_lines(path: str | os.PathLike, expected: str = TEXT) -> Iterator[tuple[int, str]]:
+    """(line number, line without its ending) of a file too big to hold at once (e.g. GloVe vectors), with
+    the checks of `read_text` (an empty file just yields nothing)."""
+    path = _checked(path, expected)
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        if path.suffix == ".gz" and not gzipped:
+            raise _not_gzip(path, raw.read(64), expected)
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        try:
+            binary = describe_binary(f.read(64))  # a binary format given as text: say which
+            f.seek(0)
+        except _GZIP_ERRORS as e:
+            raise _gzip_error(path, 0, e, expected) from None
+        if binary:
+            raise DataError(f"{path}: expected {expected}, found {binary}")
+        number = 0
+        try:
+            for number, line in enumerate(f, start=1):
+                text = decode(path, line, expected, first_line=number)
+                yield number, text.rstrip("\n").removesuffix("\r")
+        except _GZIP_ERRORS as e:
+            raise _gzip_error(path, number, e, expected) from None
+
+
+def read_json(path: str | os.PathLike, expected: str = "JSON"):
+    """The parsed JSON value of a file; DataError `file:line: expected JSON, found ...` when it is not JSON
+    (plus every check of `read_text`). The caller checks the value's types against `expected`."""
+    text = read_text(path, expected)
     try:
-        with gzip.open(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path}: not a valid gzip file ({e}); expected gzip-compressed UTF-8 text") from None
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: expected {expected}, found text that is not JSON "
+                        f"({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise DataError(f"{path}: expected {expected}, found JSON nested too deeply to read") from None
 
 
 def tokenize(text: str, level: str, eos: str = "<eos>") -> list[str]:

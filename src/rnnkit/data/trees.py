@@ -215,7 +215,7 @@ def iter_trees(text: str, source: str = "<string>", num_classes: int | None = 5)
 def read_trees(path: str | os.PathLike, num_classes: int | None = 5) -> list[Tree]:
     """All trees of a file (UTF-8, optionally .gz), one per line. Raises DataError on the first bad line,
     or when the file holds no tree."""
-    trees = list(iter_trees(read_text(path), str(path), num_classes))
+    trees = list(iter_trees(read_text(path, "bracketed trees (UTF-8 text)"), str(path), num_classes))
     if not trees:
         raise DataError(f"{path}: expected one bracketed tree per line, found no tree")
     return trees

@@ -16,16 +16,17 @@ form is absent.
 """
 from __future__ import annotations
 
-import gzip
-import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from rnnkit.data.text import DataError
+from rnnkit.data.text import DataError, iter_lines
 from rnnkit.data.vocab import Vocab
+
+WHAT = "word vectors in GloVe/word2vec text format"
 
 
 @dataclass
@@ -39,15 +40,6 @@ class Vectors:
         return int(self.found.sum())
 
 
-def _open_text(path: Path):
-    if not path.exists():
-        raise DataError(f"{path}: file not found (expected word vectors in GloVe/word2vec text format)")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory (expected word vectors in GloVe/word2vec text format)")
-    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
-
-
 def load_vectors(path: str | os.PathLike, vocab: Vocab, lower: bool = False) -> Vectors:
     """The vectors of `vocab`'s words found in `path`; raises DataError with file:line on a bad line."""
     path = Path(path)
@@ -57,35 +49,33 @@ def load_vectors(path: str | os.PathLike, vocab: Vocab, lower: bool = False) -> 
         if lower and token.lower() != token:
             wanted.setdefault(token.lower(), []).append(i)
     rows: dict[int, tuple] = {}  # vocab index -> (priority: 0 exact, 1 lowered; numbers; line)
-    dim = None
-    line_no = 0
-    with _open_text(path) as f:
-        try:
-            for line_no, line in enumerate(f, start=1):
-                parts = line.rstrip("\r\n").rstrip(" ").split(" ")
-                if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                    dim = int(parts[1])  # word2vec header "N D"
-                    continue
-                if not line.strip():
-                    continue
-                if dim is None:
-                    dim = len(parts) - 1
-                    if dim < 1:
-                        raise DataError(f"{path}:{line_no}: expected a word followed by numbers, found {line!r}")
-                if len(parts) < dim + 1:
-                    raise DataError(f"{path}:{line_no}: expected a word and {dim} numbers, "
-                                    f"found {len(parts) - 1} fields after the first")
-                word, numbers = " ".join(parts[:-dim]), parts[-dim:]
-                for i in wanted.get(word, ()):
-                    priority = 0 if vocab.itos[i] == word else 1
-                    if i not in rows or priority < rows[i][0]:
-                        rows[i] = (priority, numbers, line_no)
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}:{line_no + 1}: not valid UTF-8 ({e.reason}); expected UTF-8 text") from None
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: could not read the file ({e}); expected (gzip-compressed) text") from None
+    dim, vectors = None, 0
+    for line_no, line in iter_lines(path, WHAT):
+        parts = line.rstrip(" ").split(" ")
+        if line_no == 1 and len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
+            dim = int(parts[1])  # word2vec header "N D"
+            if dim < 1:
+                raise DataError(f"{path}:1: expected a word2vec header 'COUNT DIM' with DIM >= 1, found {line!r}")
+            continue
+        if not line.strip():
+            continue
+        if dim is None:
+            dim = len(parts) - 1
+            if dim < 1:
+                raise DataError(f"{path}:{line_no}: expected a word followed by numbers, found {line[:60]!r}")
+        if len(parts) < dim + 1:
+            raise DataError(f"{path}:{line_no}: expected a word and {dim} numbers, "
+                            f"found {len(parts) - 1} fields after the first")
+        word, numbers = " ".join(parts[:-dim]), parts[-dim:]
+        vectors += 1
+        for i in wanted.get(word, ()):
+            priority = 0 if vocab.itos[i] == word else 1
+            if i not in rows or priority < rows[i][0]:
+                rows[i] = (priority, numbers, line_no)
     if dim is None:
-        raise DataError(f"{path}: file is empty (expected word vectors in GloVe/word2vec text format)")
+        raise DataError(f"{path}: file is empty (expected {WHAT})")
+    if not vectors:
+        raise DataError(f"{path}: expected {WHAT}, found no vector after the word2vec header")
     weights = torch.zeros(len(vocab), dim)
     found = torch.zeros(len(vocab), dtype=torch.bool)
     for i, (_, numbers, where) in rows.items():
@@ -94,6 +84,9 @@ def load_vectors(path: str | os.PathLike, vocab: Vocab, lower: bool = False) -> 
         except ValueError:
             bad = next(x for x in numbers if not _is_float(x))
             raise DataError(f"{path}:{where}: expected {dim} numbers after the word, found {bad!r}") from None
+        if not torch.isfinite(weights[i]).all():
+            bad = next(x for x in numbers if not math.isfinite(float(x)) or abs(float(x)) > 3.4e38)
+            raise DataError(f"{path}:{where}: expected {dim} finite numbers after the word, found {bad!r}")
         found[i] = True
     return Vectors(weights, found, dim)
 

@@ -16,13 +16,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rnnkit.data.text import DataError
+from rnnkit.data.text import DataError, read_json
 
 UNK = "<unk>"
 EOS = "<eos>"
 PAD = "<pad>"
 BOS = "<bos>"
 FORMAT = "rnnkit.vocab/1"
+KEYS = ("format", "unk", "itos")
 
 
 class Vocab:
@@ -96,11 +97,37 @@ class Vocab:
         return {"format": FORMAT, "unk": self.unk, "itos": self.itos}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Vocab:
-        if d.get("format") != FORMAT or not isinstance(d.get("itos"), list):
-            raise DataError(f"expected a vocabulary of format {FORMAT!r} with an 'itos' list, "
-                            f"found format {d.get('format')!r}")
-        return cls(d["itos"], unk=d.get("unk"))
+    def from_dict(cls, d, specials: Sequence[str] = ()) -> Vocab:
+        """The vocabulary of `to_dict`'s output, checked: a JSON object with exactly the keys format, unk and
+        itos; itos a list of distinct strings starting with `specials`; unk null or one of them. DataError
+        `field: expected ..., found ...` otherwise."""
+        if not isinstance(d, dict):
+            raise DataError(f"expected a vocabulary (a JSON object with {', '.join(KEYS)}), found {_kind(d)}")
+        missing, unknown = [k for k in KEYS if k not in d], sorted(set(d) - set(KEYS))
+        if missing or unknown:
+            found = f"missing {missing}" if missing else f"unknown keys {unknown}"
+            raise DataError(f"expected a vocabulary with the keys {', '.join(KEYS)}, found {found}")
+        if d["format"] != FORMAT:
+            raise DataError(f"format: expected {FORMAT!r}, found {d['format']!r}")
+        itos, unk = d["itos"], d["unk"]
+        if not isinstance(itos, list):
+            raise DataError(f"itos: expected a list of token strings, found {_kind(itos)}")
+        bad = next((i for i, t in enumerate(itos) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise DataError(f"itos[{bad}]: expected a token string, found {_kind(itos[bad])}")
+        if not itos:
+            raise DataError("itos: expected at least one token, found an empty list")
+        dup = [t for t, n in Counter(itos).items() if n > 1]
+        if dup:
+            raise DataError(f"itos: expected distinct tokens, found {len(dup)} duplicated: {dup[:5]}")
+        if unk is not None and not isinstance(unk, str):
+            raise DataError(f"unk: expected a token string or null, found {_kind(unk)}")
+        if unk is not None and unk not in itos:
+            raise DataError(f"unk: expected one of the tokens of itos, found {unk!r}, which is not among them")
+        if itos[: len(specials)] != list(specials):
+            raise DataError(f"itos: expected the special tokens {list(specials)} first, found "
+                            f"{itos[: len(specials)]}")
+        return cls(itos, unk=unk)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write JSON atomically (temp file in the same folder, then os.replace)."""
@@ -111,15 +138,19 @@ class Vocab:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Vocab:
+    def load(cls, path: str | os.PathLike, specials: Sequence[str] = ()) -> Vocab:
+        """The vocabulary saved at `path`; DataError `path: field: expected ..., found ...` when the file is
+        not JSON, not a vocabulary (see `from_dict`) or does not start with `specials`."""
+        d = read_json(path, f"a JSON vocabulary (format {FORMAT!r})")
         try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except FileNotFoundError:
-            raise DataError(f"{path}: vocabulary file not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: expected a JSON vocabulary, could not parse it ({e})") from None
-        try:
-            return cls.from_dict(d)
+            return cls.from_dict(d, specials)
         except DataError as e:
             raise DataError(f"{path}: {e}") from None
+
+
+def _kind(value) -> str:
+    """A JSON value as an error message names it: its JSON type and a short repr."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    text = repr(value)
+    return f"{names.get(type(value), type(value).__name__)} {text[:40]}{'...' if len(text) > 40 else ''}"
