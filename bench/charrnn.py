@@ -37,11 +37,11 @@ def main(argv=None) -> None:
                            init_range=0.08)
     train = TrainConfig(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, clip=5.0, device=args.device,
                         lr_schedule="step", lr_factor=0.97, lr_decay_start=10, progress=False,
-                        tensorboard=False, log_every=0)
+                        tensorboard=False, log_every=0, max_minutes=args.max_minutes)
     print(f"tiny Shakespeare: {len(corpus.train):,} train / {len(corpus.valid):,} valid chars; "
           f"2 x 128 LSTM, seq 50, batch 50, {args.optimizer} lr {args.lr}; threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as run_dir:
-        lm.fit(run_dir, data, model, train, corpus, max_minutes=args.max_minutes)
+        lm.fit(run_dir, data, model, train, corpus)
         records = [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     print("| epoch | wall time (s) | train nats/char | valid nats/char | valid bits/char |")
     print("| ---: | ---: | ---: | ---: | ---: |")

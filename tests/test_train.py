@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import pytest
 import torch
+from _clock import FakeClock, Ticking, fit_with_clock
 from _toy import Crash, CrashingBatches, ToyLM, build
 
 from rnnkit.train import TrainConfig, Trainer, TrainingDiverged, load_weights
@@ -295,3 +297,82 @@ def test_non_sequential_task_matches_a_hand_loop_and_keeps_the_max_accuracy_as_b
     load_weights(tmp_path / "best.safetensors", best)
     trainer = Trainer(best, Accuracy(), train, valid, config(epochs=0), None)
     assert trainer.evaluate(valid)["accuracy"] == max(accuracies)
+
+
+# ---- max_minutes: a deadline checked after every step (a fake clock: batches advance it, nothing is timed)
+
+def test_deadline_ends_the_epoch_after_the_step_that_passes_it_then_evaluates_and_checkpoints(tmp_path):
+    clock = FakeClock()
+    model, task, train, valid = build(seed=0)
+    n = len(train)  # 24 batches per epoch, 10 s each on the fake clock: 60 s pass at step 6
+    history = fit_with_clock(Trainer(model, task, Ticking(train, clock, 10.0), valid,
+                                     config(epochs=3, max_minutes=1.0), tmp_path), clock)
+    assert n > 6 and len(history) == 1
+    assert (history[0]["step"], history[0]["stopped"]) == (6, "deadline")
+    assert history[0]["train"]["tokens"] == 6 * 4 * 10  # the epoch's metrics cover exactly the 6 batches
+
+    # oracle: the same run told to train on only the first 6 batches, without any deadline
+    model2, task, train2, valid2 = build(seed=0)
+    short = Trainer(model2, task, Ticking(train2, FakeClock(), 0.0, limit=6), valid2, config(epochs=1), None).fit()
+    assert history[0]["train"] == short[0]["train"] and history[0]["valid"] == short[0]["valid"]
+    assert params_equal(model, model2)
+
+    # evaluated once, checkpointed at step 6, and the log says why it stopped
+    records = read_metrics(tmp_path)
+    assert [r["split"] for r in records] == ["train", "valid"]
+    assert records[0]["stopped"] == "deadline" and records[0]["step"] == 6
+    saved = ToyLM()
+    load_weights(tmp_path / "weights.safetensors", saved)
+    assert params_equal(saved, model)
+    state = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert (state["step"], state["stopped"]) == (6, True)
+    # a stopped run stays stopped: resuming trains nothing more
+    again = fit_with_clock(Trainer(ToyLM(), task, Ticking(train, clock, 10.0), valid,
+                                   config(epochs=3, max_minutes=1.0), tmp_path), clock, resume=True)
+    assert again == history
+
+
+def test_deadline_passed_during_an_evaluation_stops_before_the_next_epoch():
+    clock = FakeClock()
+    model, task, train, valid = build(seed=0)
+    # training an epoch: 24 x 1 s; evaluating: 6 x 10 s -> 84 s after epoch 1, past the 60 s deadline
+    trainer = Trainer(model, task, Ticking(train, clock, 1.0), Ticking(valid, clock, 10.0),
+                      config(epochs=3, max_minutes=1.0), None)
+    history = fit_with_clock(trainer, clock)
+    assert [h["step"] for h in history] == [len(train)]
+    assert history[-1]["stopped"] == "deadline" and trainer.stop_reason == "deadline"
+
+
+def test_no_deadline_or_one_never_reached_trains_every_epoch_unchanged(tmp_path):
+    runs = []
+    for minutes in (None, 1e6):
+        clock = FakeClock()
+        model, task, train, valid = build(seed=0)
+        runs.append(fit_with_clock(Trainer(model, task, Ticking(train, clock, 10.0), valid,
+                                           config(epochs=2, max_minutes=minutes), None), clock))
+    assert runs[0] == runs[1] and len(runs[0]) == 2 and all("stopped" not in h for h in runs[0])
+
+
+def test_a_resumed_run_counts_the_training_time_already_spent(tmp_path):
+    clock = FakeClock()
+    model, task, train, valid = build(seed=0)
+    ticking = Ticking(train, clock, 10.0)
+    fit_with_clock(Trainer(model, task, ticking, valid, config(epochs=1), tmp_path), clock)  # 240 s
+    clock.now += 3600.0  # time between the two processes is not training time
+    trainer = Trainer(ToyLM(), task, ticking, valid, config(epochs=3, max_minutes=5.0), tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # epochs and max_minutes are free to change on resume
+        history = fit_with_clock(trainer, clock, resume=True)
+    # 240 s spent + 6 steps x 10 s = the 300 s deadline, in epoch 2
+    assert [h["step"] for h in history] == [24, 30] and history[-1]["stopped"] == "deadline"
+
+
+def test_max_minutes_and_diagnostics_every_are_validated():
+    for bad in (0, -1.0, float("nan"), float("inf"), "3", True):
+        with pytest.raises(ValueError, match="max_minutes"):
+            TrainConfig(max_minutes=bad)
+    for bad in (-1, 1.5, "10"):
+        with pytest.raises(ValueError, match="diagnostics_every"):
+            TrainConfig(diagnostics_every=bad)
+    with pytest.raises(ValueError, match="quiet"):
+        TrainConfig(quiet="yes")

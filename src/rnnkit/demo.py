@@ -1,6 +1,11 @@
 """The main job (`rnnkit demo`, `make demo`): a character-level LSTM on the bundled tiny Shakespeare,
 trained for a few minutes on CPU, then its validation bits per character and a 300-character sample.
 
+The budget is a deadline (TrainConfig.max_minutes), checked after every step: up to 4 full epochs (the lr
+halved for the last one), and when the minutes run out first the epoch ends there, is evaluated once and
+checkpointed, and training stops. So the demo ends within its budget plus one evaluation however loaded the
+machine is; a slower machine trains on fewer windows.
+
 Equivalent to
 
     rnnkit train lm --level char --cell lstm --layers 2 --hidden 256 --emb 64 --bptt 64 --batch-size 32 \
@@ -24,12 +29,12 @@ def run_demo(run_dir="runs/demo", minutes: float = 3.0, epochs: int = 4, seed: i
     model_config = lm.RNNLMConfig(vocab_size=len(corpus.vocab), cell="lstm", layers=2, hidden=256, emb=64,
                                   dropout=0.0, init_range=0.08)
     train = TrainConfig(epochs=epochs, optimizer="adam", lr=3e-3, clip=5.0, seed=seed, device="cpu",
-                        lr_schedule="step", lr_factor=0.5, lr_decay_start=epochs - 1)
+                        lr_schedule="step", lr_factor=0.5, lr_decay_start=epochs - 1, max_minutes=minutes)
     start = time.perf_counter()
-    history = lm.fit(run_dir, data, model_config, train, corpus, max_minutes=minutes)
+    history = lm.fit(run_dir, data, model_config, train, corpus)
     train_minutes = (time.perf_counter() - start) / 60
     best = min((h["valid"] for h in history), key=lambda m: m["loss"])
     run = lm.load_run(run_dir)
     sample = lm.sample_text(run, "ROMEO:", 300, 1, SamplingOptions(temperature=0.8), seed=seed)[0]
     return {"valid_loss": best["loss"], "valid_bpc": best["bpc"], "train_minutes": train_minutes,
-            "history": history, "sample": sample}
+            "stopped": history[-1].get("stopped"), "history": history, "sample": sample}

@@ -32,11 +32,9 @@ def register(train_sub, sub) -> None:
     p.add_argument("--test-size", type=positive_int, default=2000)
     p.add_argument("--permute", action="store_true", help="digits: a seeded fixed permutation of the pixels")
     p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--diagnostics-every", type=int, default=50,
-                   help="record gradient flow, gates, spectra, clipping every N updates (0: off)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     add_train_options(p, epochs=20, optimizer="adam", lr=1e-3, clip=1.0, batch_size=50, out="runs/lab",
-                      clip_help="max gradient norm (the loss is a mean: ~1)")
+                      clip_help="max gradient norm (the loss is a mean: ~1)", diagnostics_every=50)
     p.set_defaults(run=run_lab)
 
 

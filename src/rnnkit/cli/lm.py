@@ -28,7 +28,6 @@ def register(train_sub, sub) -> None:
     p.add_argument("--context", type=positive_int, default=4, help="nplm: number of previous tokens (n-1)")
     p.add_argument("--no-direct", action="store_true", help="nplm: no direct embedding->output connections")
     p.add_argument("--bptt", type=positive_int, default=64, help="steps per truncated-BPTT window")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget for the whole training")
     add_train_options(p, out="runs/lm", clip_help="max gradient norm (loss summed over time)")
     p.set_defaults(run=run_train_lm)
 
@@ -78,7 +77,7 @@ def run_train_lm(args) -> int:
     model_config = _model_config(args, len(corpus.vocab))
     print(f"data: {data.train_path} ({len(corpus.train):,} {data.level} tokens), valid: {corpus.valid_source} "
           f"({len(corpus.valid):,}), vocabulary {len(corpus.vocab):,}", file=sys.stderr)
-    print_history(lm.fit(args.out, data, model_config, train_config(args), corpus, max_minutes=args.max_minutes))
+    print_history(lm.fit(args.out, data, model_config, train_config(args), corpus))
     print(f"run saved in {args.out}", file=sys.stderr)
     return 0
 

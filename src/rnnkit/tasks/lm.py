@@ -315,12 +315,11 @@ def sample_text(run: LoadedRun, prime: str = "", length: int = 500, num_samples:
     return [detokenize(prime_tokens + vocab.decode(row.tolist()), level) for row in ids]
 
 
-def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: LMCorpus | None = None,
-        max_minutes: float | None = None) -> list[dict]:
+def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: LMCorpus | None = None) -> list[dict]:
     """Train a language model from scratch into RUN_DIR with the shared Trainer; returns its history.
 
     `model_config.vocab_size` must match the corpus vocabulary (load the corpus first with `data.load()`).
-    With `max_minutes`, each epoch trains on as many consecutive windows as fit the time budget."""
+    A time budget is `train.max_minutes`: a deadline the Trainer checks after every step."""
     corpus = corpus or data.load()
     if model_config.vocab_size != len(corpus.vocab):
         raise ValueError(f"model vocab_size {model_config.vocab_size} != vocabulary size {len(corpus.vocab)}")
@@ -328,12 +327,7 @@ def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: L
     seed_everything(train.seed)  # before building: the same seed gives the same initial weights
     model = build_model(model_config)
     train_batches, valid_batches = data.batches(corpus)
-    windows = None
-    if max_minutes is not None:
-        windows = windows_for_budget(model, train_batches, valid_batches, train.epochs, max_minutes)
-        train_batches = RollingWindows(train_batches, windows)
-    saved = {**absolute_paths(asdict(data)), "windows_per_epoch": windows}  # --resume from any directory
-    save_run_files(run_dir, task, model_config, saved)
+    save_run_files(run_dir, task, model_config, absolute_paths(asdict(data)))  # --resume from any directory
     with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
         return trainer.fit()
 
@@ -352,23 +346,3 @@ def resume(run_dir) -> list[dict]:
     model = build_model(config_from_dict(config["model"]))
     with Trainer(model, task, train_batches, valid_batches, TrainConfig.from_dict(config["train"]), run_dir) as t:
         return t.fit(resume=True)
-
-
-def windows_for_budget(model, train_batches, valid_batches, epochs: int, minutes: float) -> int:
-    """Windows per epoch so that `epochs` epochs (training + validation) take about `minutes`:
-    measured from the time of a few forward/backward passes of a throwaway copy of the model."""
-    import copy
-    import time
-
-    probe = copy.deepcopy(model).train()
-    times = []
-    for i in range(8):  # the first passes of a fresh process are slow (allocator, oneDNN set-up): not timed
-        batch = train_batches.get(i % len(train_batches), 0)
-        start = time.perf_counter()
-        probe(batch).loss.backward()
-        times.append(time.perf_counter() - start)
-    per_window = 1.15 * sorted(times[3:])[len(times[3:]) // 2]  # median; + optimizer step, clipping
-    tokens_ratio = valid_batches.num_tokens / max(train_batches.num_tokens, 1)
-    valid_seconds = per_window / 3 * len(train_batches) * tokens_ratio  # forward only, ~1/3 of fwd+bwd
-    budget = minutes * 60 / max(epochs, 1) - valid_seconds
-    return int(min(len(train_batches), max(1, budget / per_window)))

@@ -19,7 +19,7 @@ Learning-rate schedules (epochs counted from 1, as in the papers):
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
@@ -44,15 +44,25 @@ class TrainConfig:
         early_stopping: stop after this many epochs without improvement of the monitored metric (0 = never).
         seed: seeds torch, numpy and random at the start of a fresh run (rank r of a DDP run uses seed + r).
         device: "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N".
-        log_every: log running training metrics to metrics.jsonl every this many optimizer steps (0 = never).
+        log_every: log running training metrics to metrics.jsonl every this many optimizer steps, and (when
+            stderr is not a terminal) print them as one progress line (0 = never).
         checkpoint_every: also checkpoint every this many batches *within* an epoch, so that long epochs
             can be resumed mid-way (0 = only at the end of each epoch).
-        progress: show a progress bar (only when stderr is a terminal).
+        progress: report progress on stderr: a bar on a terminal; otherwise (a log file, CI, a pipe) one line
+            every ``log_every`` steps and one per epoch, as Keras' ``verbose=2``.
+        quiet: print nothing but errors (overrides ``progress``).
         tensorboard: also write TensorBoard events to RUN_DIR/tensorboard when tensorboard is installed.
+        max_minutes: a deadline for the whole run's training time (None = no limit), checked after every
+            step: once it passes, the epoch ends there (one evaluation, a checkpoint) and training stops;
+            the last history entry (and the epoch's "train" record in metrics.jsonl) says
+            ``"stopped": "deadline"``. A resumed run counts the time already spent.
+        diagnostics_every: every this many updates record rnnkit.diagnostics (gradient flow through time,
+            gate saturation, spectra of the recurrent matrices, gradient norms and clipping) to metrics.jsonl
+            for `rnnkit report` (0 = off). Gradient flow and gates need rnnkit ``Recurrent`` layers.
     """
 
     epochs: int = 10
-    optimizer: str = "sgd"
+    optimizer: str = "adam"
     lr: float | None = None
     momentum: float = 0.0
     nesterov: bool = False
@@ -70,7 +80,14 @@ class TrainConfig:
     log_every: int = 100
     checkpoint_every: int = 0
     progress: bool = True
+    quiet: bool = field(default=False, metadata={"help": "print nothing but errors (no bar, no progress lines)"})
     tensorboard: bool = True
+    max_minutes: float | None = field(default=None, metadata={
+        "help": "deadline for the training time in minutes, checked after every step: the epoch ends there "
+                "(one evaluation, a checkpoint) and training stops (default: no limit)"})
+    diagnostics_every: int = field(default=0, metadata={
+        "help": "record gradient flow, gate saturation, spectra and clipping to metrics.jsonl every N updates "
+                "for `rnnkit report` (0: off)"})
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -91,6 +108,15 @@ class TrainConfig:
         _check_number("early_stopping", self.early_stopping, low=0, integer=True)
         _check_number("log_every", self.log_every, low=0, integer=True)
         _check_number("checkpoint_every", self.checkpoint_every, low=0, integer=True)
+        _check_number("diagnostics_every", self.diagnostics_every, low=0, integer=True)
+        if self.max_minutes is not None:
+            _check_number("max_minutes", self.max_minutes, low=0.0, strict=True)
+            if self.max_minutes == float("inf"):
+                raise ValueError("TrainConfig.max_minutes: expected a finite number of minutes (None = no limit), "
+                                 "got inf")
+        for name in ("progress", "quiet"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TrainConfig.{name}: expected true or false, got {getattr(self, name)!r}")
         if self.clip_mode != "none":
             _check_number("clip", self.clip, low=0.0, strict=True)
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):

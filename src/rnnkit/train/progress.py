@@ -1,4 +1,5 @@
-"""Reporting: metrics.jsonl, the progress bar (tqdm) and optional TensorBoard events."""
+"""Reporting: metrics.jsonl, progress on stderr (a tqdm bar on a terminal, plain lines otherwise) and optional
+TensorBoard events."""
 
 from __future__ import annotations
 
@@ -80,42 +81,78 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
-def print_epoch_summary(epoch: int, epochs: int, lr: float, train: dict, valid: dict | None,
-                        improved: bool) -> None:
-    """One line per epoch under the progress bars (terminal only): lr, train and valid metrics."""
-    if not sys.stderr.isatty():
-        return
-    parts = [f"epoch {epoch}/{epochs}", f"lr {lr:.4g}", "train " + _fmt(train)]
+def progress_mode(progress: bool, quiet: bool, is_main: bool) -> str:
+    """How the Trainer reports progress on stderr, decided once per fit: "bar" (a terminal: a tqdm bar per epoch
+    and a summary line), "lines" (no terminal: a line every ``log_every`` steps and one per epoch, as Keras'
+    ``verbose=2``), or "off" (``quiet``, ``progress=False``, or not rank 0)."""
+    if quiet or not progress or not is_main:
+        return "off"
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+def epoch_line(epoch: int, epochs: int, lr: float, train: dict, valid: dict | None, improved: bool,
+               seconds: float, tokens_per_second: float | None = None, stopped: str | None = None,
+               batches: tuple[int, int] | None = None) -> str:
+    """One epoch's summary: ``epoch 2/10 - 35s - lr 0.001 - loss: 1.2345 - ppl: 3.4365 - val_loss: ... *``
+    (``*``: the monitored metric improved; the validation metrics get Keras' ``val_`` prefix)."""
+    parts = [f"epoch {epoch}/{epochs}"]
+    if batches is not None:
+        parts.append(f"{batches[0]}/{batches[1]} batches")
+    parts += [f"{seconds:.0f}s", f"lr {lr:.4g}", _keras(train)]
     if valid is not None:
-        parts.append("valid " + _fmt(valid))
-    tqdm.write(" | ".join(parts) + (" *" if improved else ""), file=sys.stderr)
+        parts.append(_keras(valid, "val_"))
+    if tokens_per_second is not None:
+        parts.append(f"{tokens_per_second:,.0f} tok/s")
+    if stopped == "deadline":
+        parts.append("stopped: max_minutes deadline reached")
+    elif stopped == "early_stopping":
+        parts.append("stopped: early stopping")
+    return " - ".join(p for p in parts if p) + (" *" if improved else "")
 
 
-def _fmt(metrics: dict) -> str:
-    return " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+def print_epoch_summary(mode: str, line: str) -> None:
+    """The epoch line under the bars (terminal) or as a plain line (log file); nothing when mode is "off"."""
+    if mode == "bar":
+        tqdm.write(line, file=sys.stderr)
+    elif mode == "lines":
+        print(line, file=sys.stderr, flush=True)
+
+
+def _keras(metrics: dict, prefix: str = "") -> str:
+    return " - ".join(f"{prefix}{k}: {v:.4f}" for k, v in metrics.items())
+
+
+def clock_text(seconds: float) -> str:
+    """0:07, 12:34, 1:02:03 (as tqdm and Keras show durations)."""
+    s = max(0, round(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 class ProgressBar:
     """A tqdm bar over one epoch's batches showing the running metrics and tokens/s (stderr, TTY only)."""
 
-    def __init__(self, total: int, epoch: int, epochs: int, start: int, enabled: bool) -> None:
+    def __init__(self, total: int, epoch: int, epochs: int, start: int, enabled: bool,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.bar = None
-        self.started = time.perf_counter()
+        self.clock = clock
+        self.started = clock()
         self.tokens = 0.0
-        self.last_update = time.perf_counter()  # first redraw after 0.5 s, when the rates mean something
+        self.last_update = clock()  # first redraw after 0.5 s, when the rates mean something
         self.metrics: Callable[[], dict[str, float]] = dict
         if enabled and sys.stderr.isatty():
             self.bar = tqdm(total=total, initial=start, desc=f"epoch {epoch}/{epochs}", file=sys.stderr,
                             dynamic_ncols=True, leave=True)
 
-    def update(self, metrics: Callable[[], dict[str, float]], tokens: float) -> None:
-        """One more batch; ``metrics()`` (the running metrics) is called only when the bar is redrawn."""
+    def update(self, metrics: Callable[[], dict[str, float]], tokens: float, step: int = 0) -> None:
+        """One more batch (``step``: optimizer steps so far); ``metrics()`` (the running metrics) is called only
+        when the bar is redrawn."""
         self.tokens += tokens
         if self.bar is None:
             return
         self.metrics = metrics
         self.bar.update(1)
-        now = time.perf_counter()
+        now = self.clock()
         if now - self.last_update > 0.5:
             self.last_update = now
             self._show()
@@ -129,9 +166,46 @@ class ProgressBar:
     def tokens_per_second(self) -> float | None:
         if not self.tokens:
             return None
-        return self.tokens / max(time.perf_counter() - self.started, 1e-9)
+        return self.tokens / max(self.clock() - self.started, 1e-9)
 
     def close(self) -> None:
         if self.bar is not None:
             self._show()  # the epoch's final values
             self.bar.close()
+
+
+class ProgressLines(ProgressBar):
+    """Progress where there is no terminal (a log file, CI, a pipe): every ``every`` optimizer steps one line
+
+        epoch 1/4 - batch 100/490 - step 100 - loss: 2.3450 - bpc: 3.3831 - 12,345 tok/s - ETA 1:23
+
+    with the running metrics of the epoch so far (the same numbers as metrics.jsonl's "train_running" record
+    of that step) and the time left in the epoch, or to the deadline when that comes first."""
+
+    def __init__(self, total: int, epoch: int, epochs: int, start: int, every: int,
+                 clock: Callable[[], float] = time.perf_counter, deadline: float | None = None) -> None:
+        super().__init__(total, epoch, epochs, start, enabled=False, clock=clock)
+        self.total, self.epoch, self.epochs, self.done, self.start = total, epoch, epochs, start, start
+        self.every, self.deadline = every, deadline
+
+    def update(self, metrics: Callable[[], dict[str, float]], tokens: float, step: int = 0) -> None:
+        self.tokens += tokens
+        self.done += 1
+        if self.every and step % self.every == 0:
+            print(self.line(metrics(), step), file=sys.stderr, flush=True)
+
+    def line(self, metrics: dict[str, float], step: int) -> str:
+        parts = [f"epoch {self.epoch}/{self.epochs}", f"batch {self.done}/{self.total}", f"step {step}",
+                 _keras(metrics)]
+        rate = self.tokens_per_second()
+        if rate is not None:
+            parts.append(f"{rate:,.0f} tok/s")
+        parts.append(f"ETA {clock_text(self.eta())}")
+        return " - ".join(p for p in parts if p)
+
+    def eta(self) -> float:
+        """Seconds to the end of the epoch at this epoch's pace so far, or to the deadline if sooner."""
+        now = self.clock()
+        per_batch = (now - self.started) / max(self.done - self.start, 1)
+        left = per_batch * (self.total - self.done)
+        return left if self.deadline is None else max(0.0, min(left, self.deadline - now))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from rnnkit.train import checkpoint as ckpt
 from rnnkit.train import distributed as dist_
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.optim import LRSchedule, make_optimizer, set_lr
-from rnnkit.train.progress import MetricsLog, ProgressBar, print_epoch_summary
+from rnnkit.train.progress import MetricsLog, ProgressBar, ProgressLines, epoch_line, print_epoch_summary, progress_mode
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,8 +89,14 @@ class Trainer:
             L2 norm before clipping), "grad_norm_clipped" (after clipping) and "clipped" (whether clipping
             fired); the parameters' ``.grad`` still hold the clipped gradients), ``on_epoch_end(trainer,
             record)`` (``record`` is the epoch's history entry) and ``on_checkpoint(trainer)`` (after every
-            checkpoint is on disk, rank 0; the run lifecycle moves a new run into place there). They may add records to metrics.jsonl with
-            :meth:`log` (e.g. ``rnnkit.diagnostics``).
+            checkpoint is on disk, rank 0; the run lifecycle moves a new run into place there). They may add
+            records to metrics.jsonl with :meth:`log` (e.g. ``rnnkit.diagnostics``).
+
+    With ``config.diagnostics_every`` > 0 the Trainer adds rnnkit.diagnostics' callbacks itself (unless
+    ``callbacks`` already holds them), probing the first validation batch (else the first training batch).
+
+    ``clock`` (default ``time.perf_counter``) is the time source of the deadline (``config.max_minutes``), of
+    the "time" of metrics.jsonl and of the progress lines; tests replace it with a fake clock.
 
     Under torchrun the Trainer joins the process group itself; call :meth:`close` (or use ``with``) at the
     end to leave it.
@@ -124,6 +131,8 @@ class Trainer:
         self.schedule = LRSchedule(self.config, self.monitor_mode)
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.callbacks = list(callbacks)
+        self.clock = time.perf_counter
+        self._diagnostics_note = self._add_diagnostics()
         self._log: MetricsLog | None = None
         self._reset_position()
 
@@ -135,6 +144,25 @@ class Trainer:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)
 
+    def _add_diagnostics(self) -> str | None:
+        """Attach rnnkit.diagnostics' callbacks for ``config.diagnostics_every``; returns a note when the model
+        has no rnnkit ``Recurrent`` layer (then only gradient norms and spectra are recorded)."""
+        every = self.config.diagnostics_every
+        if not every:
+            return None
+        from rnnkit import diagnostics
+
+        kinds = (diagnostics.ProbeDiagnostics, diagnostics.SpectraDiagnostics, diagnostics.UpdateDiagnostics)
+        if any(isinstance(c, kinds) for c in self.callbacks):
+            return None  # the caller chose its own (e.g. rnnkit lab's smaller probe batch)
+        self.callbacks += [diagnostics.UpdateDiagnostics(every), diagnostics.SpectraDiagnostics(every)]
+        if not diagnostics.recurrent_layers(self.model):
+            return (f"diagnostics: {type(self.model).__name__} has no rnnkit Recurrent layer, so gradient flow "
+                    "through time and gate saturation are not recorded (gradient norms and spectra are)")
+        source = self.valid_batches if self.valid_batches is not None else self.train_batches
+        self.callbacks.append(diagnostics.ProbeDiagnostics(source.get(0, 0), every))
+        return None
+
     def _shard(self, batches: Any) -> Any:
         return batches.shard(self.ctx.rank, self.ctx.world_size) if self.ctx.enabled else batches
 
@@ -142,6 +170,7 @@ class Trainer:
         self.epoch, self.next_batch, self.step = 0, 0, 0
         self.history: list[dict] = []
         self.stale_epochs, self.stopped = 0, False
+        self.stop_reason: str | None = None  # "deadline" or "early_stopping" once fit stops before its epochs
         self.carry: Any = None
         self.sums = _EpochSums()
         self.elapsed = 0.0
@@ -176,8 +205,13 @@ class Trainer:
                          tensorboard=self.config.tensorboard, fresh=not resume)
         if resume:
             log.truncate_after(self.step)
-        self._started = time.perf_counter() - self.elapsed
+        self._started = self.clock() - self.elapsed
         self._log = log
+        self._mode = progress_mode(self.config.progress, self.config.quiet, self.ctx.is_main)
+        if self._diagnostics_note and not resume:
+            self.log({"split": "diagnostics", "kind": "note", "diagnostics": {"note": self._diagnostics_note}})
+            if not self.config.quiet and self.ctx.is_main:
+                print(self._diagnostics_note, file=sys.stderr)
         try:
             while self.epoch < self.config.epochs and not self.stopped:
                 self._train_epoch(log)
@@ -192,7 +226,7 @@ class Trainer:
         "epoch" (from 1), "step" and "time" are filled in when absent."""
         if self._log is None or not self.ctx.is_main:
             return
-        full = {"epoch": self.epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._started, 3)}
+        full = {"epoch": self.epoch + 1, "step": self.step, "time": round(self.clock() - self._started, 3)}
         full.update(record)
         self._log.write(full)
 
@@ -210,14 +244,17 @@ class Trainer:
         if self.next_batch == 0:
             self.carry, self.sums = None, _EpochSums()
         self.module.train()
-        bar = ProgressBar(n, self.epoch + 1, self.config.epochs, self.next_batch,
-                          self.config.progress and self.ctx.is_main)
+        self._epoch_started, self._epoch_batches = self.clock(), None
+        bar = self._progress_bar(n)
         try:
             for i in range(self.next_batch, n):
                 stats = self._train_step(move_to(batches.get(i, self.epoch), self.device), i)
-                bar.update(self._running_metrics, float(stats.get("tokens", 0.0)))
+                bar.update(self._running_metrics, float(stats.get("tokens", 0.0)), self.step)
                 if self.config.log_every and self.step % self.config.log_every == 0:
                     log.write(self._record("train_running", self._running_metrics(), bar.tokens_per_second()))
+                if i + 1 < n and self._past_deadline():
+                    self.stop_reason, self._epoch_batches = "deadline", (i + 1, n)
+                    break
                 if self.config.checkpoint_every and (i + 1) % self.config.checkpoint_every == 0 and i + 1 < n:
                     self.next_batch = i + 1
                     self._save(best=False)
@@ -226,6 +263,27 @@ class Trainer:
         self.next_batch = n
         rate = bar.tokens_per_second()  # this process's; all processes run in lockstep under DDP
         self._tokens_per_second = None if rate is None else rate * self.ctx.world_size
+
+    def _progress_bar(self, n: int) -> ProgressBar:
+        epoch, epochs = self.epoch + 1, self.config.epochs
+        if self._mode == "lines":
+            return ProgressLines(n, epoch, epochs, self.next_batch, self.config.log_every, self.clock,
+                                 self._deadline())
+        return ProgressBar(n, epoch, epochs, self.next_batch, self._mode == "bar", self.clock)
+
+    def _deadline(self) -> float | None:
+        """The clock's reading at which ``config.max_minutes`` of training time have passed (None: no limit)."""
+        minutes = self.config.max_minutes
+        return None if minutes is None else self._started + 60.0 * minutes
+
+    def _past_deadline(self) -> bool:
+        deadline = self._deadline()
+        if deadline is None:
+            return False
+        past = 1.0 if self.clock() >= deadline else 0.0
+        if self.ctx.enabled:  # every rank stops at the same step (the first rank past it decides)
+            past = dist_.all_reduce_sum([past], self.ctx, self.device)[0]
+        return bool(past)
 
     def _train_step(self, batch: Any, index: int) -> dict:
         carries = self.train_batches.carries_state
@@ -290,7 +348,7 @@ class Trainer:
 
     def _record(self, split: str, metrics: dict, tokens_per_second: float | None = None) -> dict:
         record = {"epoch": self.epoch + 1, "step": self.step, "split": split,
-                  "time": round(time.perf_counter() - self._started, 3), "metrics": metrics}
+                  "time": round(self.clock() - self._started, 3), "metrics": metrics}
         if split.startswith("train"):
             steps = max(self.sums.steps, 1)
             record.update(lr=self.optimizer.param_groups[0]["lr"], grad_norm=self.sums.grad_norm / steps,
@@ -310,20 +368,32 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         improved = self.schedule.observe(monitored)
         self.stale_epochs = 0 if improved else self.stale_epochs + 1
-        log.write(self._record("train", train, self._tokens_per_second))
+        self.stop_reason = self._stop_reason()
+        stop = {"stopped": self.stop_reason} if self.stop_reason else {}
+        log.write({**self._record("train", train, self._tokens_per_second), **stop})
         if valid is not None:
             log.write(self._record("valid", valid))
-        if self.ctx.is_main and self.config.progress:
-            print_epoch_summary(self.epoch + 1, self.config.epochs, lr, train, valid, improved)
+        print_epoch_summary(self._mode, epoch_line(
+            self.epoch + 1, self.config.epochs, lr, train, valid, improved, self.clock() - self._epoch_started,
+            self._tokens_per_second, self.stop_reason, self._epoch_batches))
         self.history.append({"epoch": self.epoch + 1, "step": self.step, "lr": lr, "train": train, "valid": valid,
-                             "improved": improved})
+                             "improved": improved, **stop})
         for callback in self.callbacks:
             if hasattr(callback, "on_epoch_end"):
                 callback.on_epoch_end(self, self.history[-1])
         self.epoch, self.next_batch, self.carry, self.sums = self.epoch + 1, 0, None, _EpochSums()
-        patience = self.config.early_stopping
-        self.stopped = bool(patience) and self.stale_epochs >= patience
+        self.stopped = self.stop_reason is not None
         self._save(best=improved)
+
+    def _stop_reason(self) -> str | None:
+        """Why training stops after this epoch: "deadline" (cut short by ``max_minutes``, or the deadline passed
+        during this epoch's evaluation with epochs left), "early_stopping", or None (go on / the last epoch)."""
+        if self.stop_reason == "deadline":
+            return "deadline"
+        if self.epoch + 1 < self.config.epochs and self._past_deadline():
+            return "deadline"
+        patience = self.config.early_stopping
+        return "early_stopping" if patience and self.stale_epochs >= patience else None
 
     def _monitored(self, metrics: dict[str, float]) -> float:
         if self.monitor not in metrics:
@@ -368,7 +438,7 @@ class Trainer:
         state = {"format": ckpt.FORMAT, "epoch": self.epoch, "next_batch": self.next_batch, "step": self.step,
                  "world_size": self.ctx.world_size, "history": self.history, "stale_epochs": self.stale_epochs,
                  "stopped": self.stopped, "schedule": self.schedule.state_dict(),
-                 "elapsed": time.perf_counter() - self._started, "config": self.config.to_dict()}
+                 "elapsed": self.clock() - self._started, "config": self.config.to_dict()}
         ckpt.save_checkpoint(self.run_dir / "checkpoint.safetensors", self.model.state_dict(),
                              self.optimizer.state_dict(), rank_states, state)
         readable = dict(state, ranks=[{"partial": info["partial"]} for _, info in rank_states])
@@ -388,6 +458,7 @@ class Trainer:
         self.epoch, self.next_batch, self.step = state["epoch"], state["next_batch"], state["step"]
         self.history, self.stale_epochs, self.stopped = state["history"], state["stale_epochs"], state["stopped"]
         self.elapsed = state["elapsed"]
+        self.stop_reason = self.history[-1].get("stopped") if self.stopped and self.history else None
         _warn_changed_config(state["config"], self.config.to_dict())
         own = state["ranks"][self.ctx.rank]
         ckpt.restore_rng(own["rng"])
@@ -433,7 +504,8 @@ def _warn_changed_config(saved: dict, current: dict) -> None:
                       "not match the interrupted run exactly", stacklevel=3)
 
 
-_FREE_TO_CHANGE = {"epochs", "progress", "tensorboard", "log_every", "checkpoint_every", "device"}
+_FREE_TO_CHANGE = {"epochs", "progress", "quiet", "tensorboard", "log_every", "checkpoint_every", "device",
+                   "max_minutes", "diagnostics_every"}
 
 
 def _floats(metrics: dict) -> dict[str, float]:
