@@ -1,0 +1,286 @@
+"""One ONNX graph (or two) per task, built from a loaded run's model; shapes B, T, S symbolic.
+
+    classify  model.onnx     tokens (B, T), lengths (B,)             -> logits, probs (B, K)
+    tag       model.onnx     words (B, T), lengths (B,) [, chars (B, T, C), char_lengths (B, T)]
+                                                                      -> emissions (B, T, K)   (+ CRF in model.json)
+    forecast  model.onnx     values (B, W, C) in the data's units      -> forecast (B, horizon) in the data's units
+    lm        model.onnx     tokens (B, T), lengths (B,), h0 [, c0] (L, B, H)
+                                                                      -> logits (B, T, V), h_n [, c_n], nll (B,)
+              step.onnx      token (B,), h [, c] (L, B, H)            -> logits (B, V), h_next [, c_next]
+    seq2seq   encoder.onnx   src (B, S), src_lengths (B,)  (one→sequence: features (B, F))
+                                                                      -> h0 [, c0], [feed,] [memory, keys, src_mask]
+              decoder_step.onnx  y_prev (B,), h [, c], [feed,] [memory, keys, src_mask]
+                                                                      -> logits (B, V), h_next [, c_next], [feed_next,]
+                                                                         [attention (B, S)]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.export.graph import BOOL, FLOAT, INT64, Graph, NotExportable
+from rnnkit.export.layers import alive_masks, is_lstm, recurrent, stack_step
+
+BIG = 2 ** 62  # "to the end" for Slice
+
+
+def _time_major(g: Graph, x: str) -> str:
+    return g.op("Transpose", x, perm=[1, 0, 2])
+
+
+def _embed(g: Graph, embedding, ids: str) -> str:
+    return g.op("Gather", g.weight(embedding.weight), ids)
+
+
+def _state_names(cell, suffix: str = "") -> list[str]:
+    return ["h" + suffix, "c" + suffix] if is_lstm(cell) else ["h" + suffix]
+
+
+# ---- classify -----------------------------------------------------------------------------------------------
+def classify(model) -> dict:
+    c = model.config
+    g = Graph("rnnkit_classify")
+    tokens, lengths = g.input("tokens", INT64, ["B", "T"]), g.input("lengths", INT64, ["B"])
+    h, state = recurrent(g, model.rnn, _time_major(g, _embed(g, model.embedding, tokens)), lengths)  # (T, B, D·H)
+    D = 2 if c.bidirectional else 1
+    if c.pooling == "last":  # the last layer's rows of h_n: forward at length - 1, backward at 0
+        last = g.op("Slice", state[0], g.ints(-D), g.ints(BIG), g.ints(0))  # (D, B, H)
+        s = g.op("Reshape", g.op("Transpose", last, perm=[1, 0, 2]), g.ints(0, -1))  # (B, D·H)
+    else:
+        alive, live = alive_masks(g, lengths, g.dim(tokens, 1))  # (T, B, 1)
+        if c.pooling == "mean":
+            total = g.op("ReduceSum", h, g.ints(0), keepdims=0)
+            s = g.op("Div", total, g.op("Unsqueeze", g.op("Cast", lengths, to=FLOAT), g.ints(1)))
+        elif c.pooling == "max":
+            s = g.op("ReduceMax", g.op("Where", alive, h, g.const(float("-inf"))), axes=[0], keepdims=0)
+        else:  # α = softmax over the real steps of vᵀ tanh(W h_t + b)
+            att = model.attention
+            z = g.op("MatMul", g.op("Tanh", g.linear(h, att.proj)), g.weight(att.v.weight, transpose=True))
+            alpha = g.op("Softmax", g.op("Where", alive, z, g.const(float("-inf"))), axis=0)  # (T, B, 1)
+            s = g.op("ReduceSum", g.op("Mul", alpha, h), g.ints(0), keepdims=0)
+    logits = g.linear(s, model.head)
+    g.output(logits, "logits", FLOAT, ["B", c.num_classes])
+    g.output(g.op("Softmax", logits, axis=-1), "probs", FLOAT, ["B", c.num_classes])
+    return {"model": g.model("rnnkit classify: p(label | tokens)")}
+
+
+# ---- tag ----------------------------------------------------------------------------------------------------
+def tag(model) -> dict:
+    c = model.config
+    g = Graph("rnnkit_tag")
+    words, lengths = g.input("words", INT64, ["B", "T"]), g.input("lengths", INT64, ["B"])
+    x = _embed(g, model.embedding, words)  # (B, T, E)
+    if model.chars is not None:
+        chars = g.input("chars", INT64, ["B", "T", "C"])
+        char_lengths = g.input("char_lengths", INT64, ["B", "T"])
+        flat = g.op("Reshape", chars, g.op("Concat", g.ints(-1), g.dim(chars, 2), axis=0))  # (N, C), N = B·T
+        n_chars = g.op("Max", g.op("Reshape", char_lengths, g.ints(-1)), g.const(1, dtype="int64"))  # (N,)
+        _, (h_n, _) = recurrent(g, model.chars.rnn, _time_major(g, _embed(g, model.chars.embedding, flat)), n_chars)
+        words_chars = g.op("Reshape", g.op("Transpose", h_n, perm=[1, 0, 2]),  # (N, 2 H_c) = [→h ; ←h]
+                           g.op("Concat", g.dim(words, 0), g.dim(words, 1), g.ints(2 * c.char_hidden), axis=0))
+        _, word_live = alive_masks(g, lengths, g.dim(words, 1))  # (T, B, 1): padding words get zeros
+        x = g.op("Concat", x, g.op("Mul", words_chars, g.op("Transpose", word_live, perm=[1, 0, 2])), axis=2)
+    h, _ = recurrent(g, model.rnn, _time_major(g, x), lengths)  # (T, B, 2H)
+    emissions = g.linear(_time_major(g, h), model.out)
+    g.output(emissions, "emissions", FLOAT, ["B", "T", len(c.tags)])
+    return {"model": g.model("rnnkit tag: emission scores per word")}
+
+
+# ---- forecast -----------------------------------------------------------------------------------------------
+def forecast(model, normalizer) -> dict:
+    """``normalizer``: the run's (rnnkit.tasks.forecast.Normalizer), applied inside the graph."""
+    c = model.config
+    g = Graph("rnnkit_forecast")
+    values = g.input("values", FLOAT, ["B", "W", c.inputs])
+    mean, std = g.const(normalizer.mean), g.const(normalizer.std)
+    z = g.op("Div", g.op("Sub", values, mean), std)  # z = (x − μ) / σ per column
+    out, state = recurrent(g, model.rnn, _time_major(g, z))  # (W, B, H)
+    last = g.op("Gather", out, g.const(-1, dtype="int64"), axis=0)  # (B, H)
+    if c.strategy == "direct":
+        z_hat = g.linear(last, model.head)  # (B, horizon)
+    else:  # feed ẑ_{t+k} back for k = 1 .. H − 1
+        steps = [g.linear(last, model.head)]  # (B, C)
+        for _ in range(c.horizon - 1):
+            h, state = stack_step(g, model.rnn, steps[-1], state)
+            steps.append(g.linear(h, model.head))
+        z_hat = g.op("Concat", *(g.op("Slice", s, g.ints(0), g.ints(1), g.ints(1)) for s in steps), axis=1)
+    y = g.op("Add", g.op("Mul", z_hat, g.const(float(model.std))), g.const(float(model.mean)))
+    g.output(y, "forecast", FLOAT, ["B", c.horizon])
+    return {"model": g.model("rnnkit forecast: the next horizon values of the target")}
+
+
+# ---- lm -----------------------------------------------------------------------------------------------------
+def lm(model) -> dict:
+    if not hasattr(model, "rnn"):
+        raise NotExportable("the feed-forward NPLM has no ONNX export yet (only recurrent language models)")
+    c, cell = model.config, model.rnn.cells[0]
+    L, H = c.layers, c.hidden
+    names = _state_names(cell)
+    # the window model: read (and score) whole windows with the state in and out
+    g = Graph("rnnkit_lm_window")
+    tokens, lengths = g.input("tokens", INT64, ["B", "T"]), g.input("lengths", INT64, ["B"])
+    state = [g.input(n + "0", FLOAT, [L, "B", H]) for n in names]
+    out, final = recurrent(g, model.rnn, _time_major(g, _embed(g, model.embedding, tokens)), lengths, state)
+    logits = g.linear(_time_major(g, out), model.decoder)  # (B, T, V)
+    g.output(logits, "logits", FLOAT, ["B", "T", c.vocab_size])
+    for n, f in zip(names, final):
+        g.output(f, n + "_n", FLOAT, [L, "B", H])
+    g.output(_window_nll(g, logits, tokens, lengths), "nll", FLOAT, ["B"])
+    window = g.model("rnnkit lm: logits of a window, the state after each row's own length, and the NLL "
+                     "of tokens[1:length] given their prefixes")
+    # the step model: one token per row, the state in and out
+    g = Graph("rnnkit_lm_step")
+    token = g.input("token", INT64, ["B"])
+    state = [g.input(n, FLOAT, [L, "B", H]) for n in names]
+    h, new = stack_step(g, model.rnn, _embed(g, model.embedding, token), state)
+    g.output(g.linear(h, model.decoder), "logits", FLOAT, ["B", c.vocab_size])
+    for n, s in zip(names, new):
+        g.output(s, n + "_next", FLOAT, [L, "B", H])
+    return {"model": window, "step": g.model("rnnkit lm: one step, logits of the next token and the new state")}
+
+
+def _window_nll(g: Graph, logits: str, tokens: str, lengths: str) -> str:
+    """Σ_{t < length-1} −log p(tokens[t+1] | tokens[..t]) per row (B,)."""
+    logp = g.op("Slice", g.op("LogSoftmax", logits, axis=-1), g.ints(0), g.ints(-1), g.ints(1))  # (B, T-1, V)
+    nxt = g.op("Unsqueeze", g.op("Slice", tokens, g.ints(1), g.ints(BIG), g.ints(1)), g.ints(2))  # (B, T-1, 1)
+    picked = g.op("Squeeze", g.op("GatherElements", logp, nxt, axis=2), g.ints(2))  # (B, T-1)
+    alive, _ = alive_masks(g, g.op("Sub", lengths, g.const(1, dtype="int64")), g.op("Sub", g.dim(tokens, 1),
+                                                                                        g.ints(1)))
+    mask = g.op("Transpose", g.op("Squeeze", alive, g.ints(2)), perm=[1, 0])  # (B, T-1)
+    return g.op("Neg", g.op("ReduceSum", g.op("Where", mask, picked, g.const(0.0)), g.ints(1), keepdims=0))
+
+
+# ---- seq2seq ------------------------------------------------------------------------------------------------
+def seq2seq(model) -> dict:
+    c = model.config
+    return {"encoder": _encoder(model), "decoder_step": _decoder_step(model)}
+
+
+def _memory_names(model) -> list[str]:
+    return [] if model.attention is None else ["memory", "keys", "src_mask"]
+
+
+def _encoder(model):
+    c = model.config
+    L, H, D = c.layers, c.hidden, (2 if c.bidirectional else 1)
+    lstm = c.cell in ("lstm", "ln-lstm")
+    g = Graph("rnnkit_seq2seq_encoder")
+    if c.one_to_seq:
+        v = g.input("features", FLOAT, ["B", c.feature_size])
+        P = 2 if lstm else 1
+        parts = g.op("Reshape", g.op("Tanh", g.linear(v, model.bridge)), g.ints(0, L, P, H))  # (B, L, P, H)
+        parts = g.op("Transpose", parts, perm=[2, 1, 0, 3])  # (P, L, B, H)
+        init = [g.op("Gather", parts, g.const(p, dtype="int64"), axis=0) for p in range(P)]
+        if model.attention is not None:
+            values = g.op("Unsqueeze", g.linear(v, model.feature_memory), g.ints(1))  # (B, 1, H)
+            true = g.onnx.numpy_helper.from_array(np.ones(1, dtype=bool))
+            mask = g.op("ConstantOfShape", g.op("Concat", g.dim(v, 0), g.ints(1), axis=0), value=true)  # (B, 1)
+    else:
+        src, lengths = g.input("src", INT64, ["B", "S"]), g.input("src_lengths", INT64, ["B"])
+        out, h_n = recurrent(g, model.encoder, _time_major(g, _embed(g, model.src_embedding, src)), lengths)
+        # [h_S^fwd ; h_1^bwd] per layer: (L·D, B, H) -> (L, B, D·H)
+        last = [g.op("Reshape", g.op("Transpose", g.op("Reshape", s, g.ints(L, D, -1, H)), perm=[0, 2, 1, 3]),
+                     g.ints(L, -1, D * H)) for s in h_n]
+        if lstm:  # h and c through the same bridge layer: [W_h; W_c] [h_S; h_1]
+            init = [g.op("Tanh", g.op("Slice", g.linear(last[0], model.bridge), g.ints(0), g.ints(H), g.ints(-1))),
+                    g.op("Tanh", g.op("Slice", g.linear(last[1], model.bridge), g.ints(H), g.ints(BIG),
+                                      g.ints(-1)))]
+        else:
+            init = [g.op("Tanh", g.linear(last[0], model.bridge))]
+        if model.attention is not None:
+            values = _time_major(g, out)  # (B, S, D·H)
+            if model.memory_proj is not None:
+                values = g.linear(values, model.memory_proj)
+            alive, _ = alive_masks(g, lengths, g.dim(src, 1))  # (S, B, 1)
+            mask = g.op("Transpose", g.op("Squeeze", alive, g.ints(2)), perm=[1, 0])  # (B, S)
+    for name, s in zip(_state_names(model.decoder.cells[0]), init):
+        g.output(s, name + "0", FLOAT, [L, "B", H])
+    if c.input_feeding and model.attention is not None:
+        g.output(g.zeros(g.dim(init[0], 1), g.ints(H)), "feed0", FLOAT, ["B", H])
+    if model.attention is not None:
+        g.output(values, "memory", FLOAT, ["B", "S", model.attention.key_size])
+        g.output(_prepare(g, model.attention, values), "keys", FLOAT, ["B", "S", None])
+        g.output(mask, "src_mask", BOOL, ["B", "S"])
+    return g.model("rnnkit seq2seq encoder: the decoder's initial state and the attention memory")
+
+
+def _prepare(g: Graph, att, values: str) -> str:
+    """attention.prepare(values): the key-side half of the score, once per source."""
+    kind = type(att).__name__
+    if kind in ("AdditiveAttention", "HardAttention"):
+        return g.linear(values, att.key)  # W_k s_j + b
+    if kind == "AdditiveProductAttention":
+        return g.op("Concat", g.linear(values, att.key), values, axis=-1)
+    if kind == "DotAttention":
+        return g.op("Identity", values)
+    if kind == "CosineAttention":
+        norm = g.op("ReduceL2", values, axes=[-1], keepdims=1)
+        return g.op("Div", values, g.op("Max", norm, g.const(att.eps)))
+    if kind == "BilinearAttention":
+        return g.op("MatMul", values, g.weight(att.weight, transpose=True))
+    raise NotExportable(f"attention {kind} has no ONNX translation")
+
+
+def _score(g: Graph, att, q: str, keys: str) -> str:
+    """z (B, S) for one decoder step q (B, H_q) against the prepared keys (B, S, ·)."""
+    kind = type(att).__name__
+    if kind in ("AdditiveAttention", "HardAttention", "AdditiveProductAttention"):
+        A = att.hidden_size
+        wq = g.op("Unsqueeze", g.op("MatMul", q, g.weight(att.query.weight, transpose=True)), g.ints(1))  # (B,1,A)
+        if kind == "AdditiveProductAttention":
+            wk = g.op("Slice", keys, g.ints(0), g.ints(A), g.ints(-1))
+            k = g.op("Slice", keys, g.ints(A), g.ints(BIG), g.ints(-1))
+            prod = g.op("Mul", g.op("Unsqueeze", q, g.ints(1)), k)  # s_t ⊙ s_j (B, S, H)
+            a = g.op("Add", g.op("Add", wq, wk), g.op("MatMul", prod, g.weight(att.product.weight, transpose=True)))
+        else:
+            a = g.op("Add", wq, keys)
+        return g.op("MatMul", g.op("Tanh", a), g.weight(att.v))  # (B, S)
+    if kind == "CosineAttention":
+        norm = g.op("ReduceL2", q, axes=[-1], keepdims=1)
+        q = g.op("Div", q, g.op("Max", norm, g.const(att.eps)))
+        z = g.op("Squeeze", g.op("MatMul", keys, g.op("Unsqueeze", q, g.ints(2))), g.ints(2))
+        return g.op("Mul", z, g.op("Exp", g.weight(att.log_scale)))
+    # dot, bilinear: z_j = s_t · (prepared s_j)
+    return g.op("Squeeze", g.op("MatMul", keys, g.op("Unsqueeze", q, g.ints(2))), g.ints(2))
+
+
+def _decoder_step(model):
+    c = model.config
+    L, H = c.layers, c.hidden
+    att = model.attention
+    names = _state_names(model.decoder.cells[0])
+    feeding = c.input_feeding and att is not None
+    g = Graph("rnnkit_seq2seq_decoder_step")
+    y = g.input("y_prev", INT64, ["B"])
+    state = [g.input(n, FLOAT, [L, "B", H]) for n in names]
+    feed = g.input("feed", FLOAT, ["B", H]) if feeding else None
+    if att is not None:
+        memory = g.input("memory", FLOAT, ["B", "S", att.key_size])
+        keys = g.input("keys", FLOAT, ["B", "S", None])
+        mask = g.input("src_mask", BOOL, ["B", "S"])
+    e = _embed(g, model.tgt_embedding, y)  # (B, E)
+    if feeding:
+        e = g.op("Concat", e, feed, axis=-1)
+    s, new = stack_step(g, model.decoder, e, state)  # (B, H)
+    out = s
+    if att is not None:
+        z = g.op("Where", mask, _score(g, att, s, keys), g.const(float("-inf")))
+        alpha = g.op("Softmax", z, axis=-1)  # (B, S), 0 on padding
+        if type(att).__name__ == "HardAttention":  # one_hot(argmax_j α_j) (evaluation: no straight-through)
+            best = g.op("ArgMax", alpha, axis=-1, keepdims=1)  # (B, 1)
+            positions = g.op("Range", g.const(0, dtype="int64"), g.op("Squeeze", g.dim(alpha, 1), g.ints(0)),
+                             g.const(1, dtype="int64"))
+            alpha = g.op("Cast", g.op("Equal", g.op("Unsqueeze", positions, g.ints(0)), best), to=FLOAT)
+        ctx = g.op("Squeeze", g.op("MatMul", g.op("Unsqueeze", alpha, g.ints(1)), memory), g.ints(1))  # (B, H_k)
+        out = g.op("Tanh", g.linear(g.op("Concat", ctx, s, axis=-1), model.combine))  # h̃_t
+    g.output(g.linear(out, model.out), "logits", FLOAT, ["B", c.tgt_vocab_size])
+    for n, s_new in zip(names, new):
+        g.output(s_new, n + "_next", FLOAT, [L, "B", H])
+    if feeding:
+        g.output(out, "feed_next", FLOAT, ["B", H])
+    if att is not None:
+        g.output(alpha, "attention", FLOAT, ["B", "S"])
+    return g.model("rnnkit seq2seq decoder: one step with attention")
+
+
+BUILDERS = {"classify": classify, "tag": tag, "forecast": forecast, "lm": lm, "seq2seq": seq2seq}
