@@ -6,70 +6,35 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli.common import add_train_options, cell_names, positive_int, print_history, train_config
-
-
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
+from rnnkit.cli.common import add_train_command, positive_int, run_train
 
 
 def register(train_sub, sub) -> None:
-    p = train_sub.add_parser("forecast", help="train a time-series forecaster (windows of W steps -> H steps)")
-    p.add_argument("--data", help="CSV file: a header, a time column, value columns (required unless --resume)")
-    p.add_argument("--target", help="the column to forecast (required unless --resume)")
-    p.add_argument("--covariates", type=_names, default=[], help="comma-separated extra input columns")
-    p.add_argument("--time", default=None, help="the time column (default: the first column)")
-    p.add_argument("--missing", choices=["error", "interpolate"], default="error",
-                   help="empty/NA values: an error, or filled by linear interpolation")
-    p.add_argument("--window", type=positive_int, default=24, help="W: past steps the model sees")
-    p.add_argument("--horizon", type=positive_int, default=1, help="H: future steps to forecast")
-    p.add_argument("--strategy", choices=["direct", "autoregressive"], default="direct",
-                   help="direct: one head emits H values; autoregressive: predictions fed back for H steps")
-    p.add_argument("--season", type=positive_int, default=None,
-                   help="period m of the seasonal-naive baseline and sMASE (default: from the time axis: 12 for "
-                        "monthly, 7 daily, 24 hourly, else 1)")
-    p.add_argument("--train-fraction", type=float, default=0.7, help="first part of the rows: training")
-    p.add_argument("--valid-fraction", type=float, default=0.1, help="next part: validation; the rest: test")
-    p.add_argument("--cell", choices=cell_names(), default="lstm")
-    p.add_argument("--layers", type=positive_int, default=1)
-    p.add_argument("--hidden", type=positive_int, default=32)
-    p.add_argument("--dropout", type=float, default=0.0)
+    from rnnkit.tasks.forecast import SPEC
+
+    p = add_train_command(train_sub, SPEC, help="train a time-series forecaster (windows of W steps -> H steps)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (default 1: fastest for these small models)")
-    add_train_options(p, epochs=50, lr=3e-3, clip=1.0, batch_size=16, out="runs/forecast",
-                      clip_help="max gradient norm (loss: mean squared error of normalised values)")
     p.set_defaults(run=run_train_forecast)
 
 
 def run_train_forecast(args) -> int:
     import torch
 
-    from rnnkit.cli.common import UsageError
     from rnnkit.tasks import forecast as fc
 
     torch.set_num_threads(args.threads)
-    if args.resume:
-        print_history(fc.resume(args.resume))
-        return _report(fc.load_run(args.resume))
-    if not args.data or not args.target:
-        raise UsageError("rnnkit train forecast: error: --data and --target are required")
-    data = fc.ForecastDataConfig(path=args.data, target=args.target, covariates=args.covariates, time=args.time,
-                                 missing=args.missing, window=args.window, horizon=args.horizon,
-                                 season=args.season, train_fraction=args.train_fraction,
-                                 valid_fraction=args.valid_fraction, batch_size=args.batch_size)
-    model = fc.ForecastModelConfig(strategy=args.strategy, cell=args.cell, layers=args.layers, hidden=args.hidden,
-                                   dropout=args.dropout)
-    series = data.read()
-    prep = fc.prepare(data, series)  # checks the split before anything is printed or written
-    print(f"data: {args.data}: {len(series)} rows (train {prep.split.train}, valid {prep.split.valid}, test "
-          f"{prep.split.test}), target {series.target!r}, covariates {series.covariates}, season {prep.season}",
-          file=sys.stderr)
-    print_history(fc.fit(args.out, data, model, train_config(args), series))
-    print(f"run saved in {args.out}", file=sys.stderr)
-    return _report(fc.load_run(args.out))
+    return run_train(args, fc.SPEC, _describe, lambda run_dir: _report(fc.load_run(run_dir)))
+
+
+def _describe(prep) -> str:
+    return (f"data: {prep.series.path}: {len(prep.series)} rows (train {prep.split.train}, valid {prep.split.valid},"
+            f" test {prep.split.test}), target {prep.series.target!r}, covariates {prep.series.covariates}, "
+            f"season {prep.season}")
 
 
 def _report(run, path=None) -> int:
+    """The model next to the naive and seasonal-naive baselines on the valid and test parts."""
     from rnnkit.tasks import forecast as fc
 
     label = f"{run.model.config.cell} ({run.model.config.strategy})"

@@ -6,55 +6,19 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli.common import add_train_options, cell_names, positive_int, print_history, print_metrics, train_config
+from rnnkit.cli.common import add_train_command, positive_int, print_metrics, run_train
 
 
 def register(train_sub, sub) -> None:
-    p = train_sub.add_parser("tag", help="train a sequence tagger (POS from CoNLL-U, NER from CoNLL BIO/IOBES)")
-    p.add_argument("--data", help="training file: CoNLL-U or CoNLL columns (UTF-8, or .gz)")
-    p.add_argument("--valid", help="validation file in the same format (the best epoch is kept by its metric)")
-    p.add_argument("--format", choices=["conllu", "conll"], default="conllu")
-    p.add_argument("--column", choices=["upos", "xpos"], default="upos", help="conllu: which tags to learn")
-    p.add_argument("--scheme", choices=["bio", "iobes", "none"], default="bio",
-                   help="conll: tag scheme to check (entity P/R/F1 unless none)")
-    p.add_argument("--min-freq", type=positive_int, default=1, help="rarer training words become <unk>")
-    p.add_argument("--chars", action="store_true", help="add a character-level BiLSTM word encoder")
-    p.add_argument("--lower", action="store_true", help="lower-case the words for the word embeddings")
-    p.add_argument("--crf", action="store_true", help="a linear-chain CRF output layer (Viterbi decoding)")
-    p.add_argument("--cell", choices=cell_names(), default="lstm")
-    p.add_argument("--layers", type=positive_int, default=1)
-    p.add_argument("--hidden", type=positive_int, default=100, help="units per direction")
-    p.add_argument("--emb", type=positive_int, default=100, help="word embedding size")
-    p.add_argument("--char-emb", type=positive_int, default=30)
-    p.add_argument("--char-hidden", type=positive_int, default=50, help="character BiLSTM units per direction")
-    p.add_argument("--dropout", type=float, default=0.33)
-    p.add_argument("--word-dropout", type=float, default=0.25, help="alpha: p(<unk>) = alpha / (alpha + count)")
-    add_train_options(p, lr=5e-3, out="runs/tag", clip_help="max gradient norm (loss summed over each sentence)")
-    p.set_defaults(run=run_train_tag)
+    from rnnkit.tasks.tag import SPEC
+
+    p = add_train_command(train_sub, SPEC, help="train a sequence tagger (POS from CoNLL-U, NER from CoNLL BIO/IOBES)")
+    p.set_defaults(run=lambda args: run_train(args, SPEC, _describe))
 
 
-def run_train_tag(args) -> int:
-    from rnnkit.cli.common import UsageError
-    from rnnkit.tasks import tag
-
-    if args.resume:
-        print_history(tag.resume(args.resume))
-        return 0
-    if not args.data:
-        raise UsageError("rnnkit train tag: error: --data is required (a CoNLL-U or CoNLL training file)")
-    data = tag.TagDataConfig(train=args.data, valid=args.valid, format=args.format, column=args.column,
-                             scheme=args.scheme, min_freq=args.min_freq, chars=args.chars, lower=args.lower,
-                             batch_size=args.batch_size)
-    corpus = tag.load_corpus(data)
-    model_config = tag.model_config_for(
-        corpus, data.metric, cell=args.cell, layers=args.layers, hidden=args.hidden, emb=args.emb,
-        char_emb=args.char_emb, char_hidden=args.char_hidden, dropout=args.dropout, crf=args.crf,
-        word_dropout=args.word_dropout)
-    print(f"data: {args.data} ({len(corpus.train):,} sentences), valid: {args.valid or 'none'}, "
-          f"vocabulary {len(corpus.words):,}, {len(corpus.tags)} tags", file=sys.stderr)
-    print_history(tag.fit(args.out, data, model_config, train_config(args), corpus))
-    print(f"run saved in {args.out}", file=sys.stderr)
-    return 0
+def _describe(corpus) -> str:
+    return (f"data: {len(corpus.train):,} sentences, valid: {len(corpus.valid or []):,} sentences, "
+            f"vocabulary {len(corpus.words):,}, {len(corpus.tags)} tags")
 
 
 def add_predict_args(p) -> None:

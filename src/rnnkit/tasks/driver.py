@@ -228,7 +228,7 @@ def sized_config(cls, options: dict, where: str = "model", **derived):
     """The model config `cls` from the user's `options` and the sizes the data gives (`derived`: vocab_size
     = len(vocab), ...); a size given in `options` that differs from the data's is an error."""
     for key, value in derived.items():
-        if key in options and options[key] != value:
+        if options.get(key) not in (None, 0) and options[key] != value:  # 0 / None: "from the data"
             raise DataError(f"{where}: {key} is {options[key]!r}, but the data gives {value!r}")
     return from_dict(cls, {**options, **derived}, where)
 

@@ -33,10 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import from_dict, opt
 from rnnkit.data import DataError, PaddedBatches
 from rnnkit.data.series import Series, default_season, read_series
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
-from rnnkit.train import TrainConfig, Trainer, atomic_write_json, read_json, seed_everything
+from rnnkit.tasks import driver
+from rnnkit.tasks.driver import cell_names, model_from, sized_config
+from rnnkit.tasks.runs import LoadedRun, task_field
+from rnnkit.train import TrainConfig, atomic_write_json, read_json
 from rnnkit.train import evaluate as evaluate_batches
 
 STRATEGIES = ("direct", "autoregressive")
@@ -95,6 +98,9 @@ class Normalizer:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def save(self, path) -> None:
+        atomic_write_json(path, self.to_dict())
 
 
 @dataclass
@@ -172,15 +178,16 @@ class Windows:
 
 @dataclass
 class ForecastModelConfig:
-    """The network; `inputs` (C) and `horizon` (H) are filled from the data by `fit` when 0."""
+    """The network; `inputs` (C) and `horizon` (H) come from the data."""
 
-    strategy: str = "direct"
-    cell: str = "lstm"
-    layers: int = 1
-    hidden: int = 32
-    dropout: float = 0.0
-    inputs: int = 0
-    horizon: int = 0
+    strategy: str = field(default="direct", metadata=opt(
+        "direct: one head emits H values; autoregressive: predictions fed back for H steps", choices=STRATEGIES))
+    cell: str = field(default="lstm", metadata=opt("recurrent cell", choices=cell_names))
+    layers: int = field(default=1, metadata=opt("stacked recurrent layers"))
+    hidden: int = field(default=32, metadata=opt("hidden units"))
+    dropout: float = field(default=0.0, metadata=opt("between layers and before the head"))
+    inputs: int = field(default=0, metadata=opt(cli=False))
+    horizon: int = field(default=0, metadata=opt(cli=False))
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -265,6 +272,7 @@ class ForecastTask:
 
     def __init__(self, season: int, scale: float, seasonal_scale: float):
         self.season, self.scale, self.seasonal_scale = season, scale, seasonal_scale
+        self.normalizer: Normalizer | None = None  # a trained run's (set when it is loaded)
 
     def summarize(self, totals: dict) -> dict:
         n = max(float(totals.get("n", 0.0)), 1.0)
@@ -292,17 +300,20 @@ class ForecastTask:
 class ForecastDataConfig:
     """Where the series comes from, how it is split and windowed (saved as config.json["data"])."""
 
-    path: str
-    target: str
-    covariates: list[str] = field(default_factory=list)
-    time: str | None = None  # None: the first column
-    missing: str = "error"  # or "interpolate" (rnnkit.data.series)
-    window: int = 24  # W past steps seen by the model
-    horizon: int = 1  # H future steps forecast
-    season: int | None = None  # m for the seasonal naive baseline and sMASE; None: from the time axis
-    train_fraction: float = 0.7
-    valid_fraction: float = 0.1
-    batch_size: int = 32
+    path: str = field(metadata=opt("CSV file: a header, a time column, value columns", flag="--data"))
+    target: str = field(metadata=opt("the column to forecast"))
+    covariates: list[str] = field(default_factory=list, metadata=opt("comma-separated extra input columns"))
+    time: str | None = field(default=None, metadata=opt("the time column (none: the first column)"))
+    missing: str = field(default="error", metadata=opt(
+        "empty/NA values: an error, or filled by linear interpolation", choices=("error", "interpolate")))
+    window: int = field(default=24, metadata=opt("W: past steps the model sees"))
+    horizon: int = field(default=1, metadata=opt("H: future steps to forecast"))
+    season: int | None = field(default=None, metadata=opt(
+        "period m of the seasonal-naive baseline and sMASE (none: from the time axis: 12 monthly, 7 daily, "
+        "24 hourly, else 1)"))
+    train_fraction: float = field(default=0.7, metadata=opt("first part of the rows: training"))
+    valid_fraction: float = field(default=0.1, metadata=opt("next part: validation; the rest: test"))
+    batch_size: int = field(default=16, metadata=opt("windows per training batch"))
 
     def __post_init__(self):
         self.covariates = list(self.covariates)
@@ -354,39 +365,16 @@ def prepare(data: ForecastDataConfig, series: Series | None = None, normalizer: 
     return Prepared(series, split, season, normalizer, task, windows)
 
 
-# ---- run directories ----------------------------------------------------------------------------------------
-
-
-def save_run_files(run_dir, prep: Prepared, data: ForecastDataConfig, model_config: ForecastModelConfig) -> None:
-    """normalizer.json and the task / model / data entries of config.json (the Trainer adds "train")."""
-    saved = dict(asdict(data), path=str(Path(data.path).resolve()), season=prep.season)
-    run_dir = write_run_files(run_dir, {}, task=prep.task.to_dict(), model=asdict(model_config), data=saved,
-                              split=asdict(prep.split))
-    atomic_write_json(run_dir / "normalizer.json", prep.normalizer.to_dict())
+# ---- the lifecycle: what forecasting tells the driver (rnnkit.tasks.driver) -------------------------------
 
 
 @dataclass
-class LoadedForecaster(LoadedRun):
-    """model (Forecaster), task (ForecastTask), config, and the training rows' normalizer."""
+class TrainForecaster(TrainConfig):
+    """The Trainer's options with the forecaster's defaults (small models, many epochs, clip 1)."""
 
-    normalizer: Normalizer
-
-    @property
-    def data(self) -> ForecastDataConfig:
-        return ForecastDataConfig(**self.config["data"])
-
-
-def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedForecaster:
-    """Rebuild a trained forecaster from RUN_DIR: config.json, normalizer.json and best.safetensors
-    (weights="last": weights.safetensors). No pickle, no user code."""
-    config = read_run_config(run_dir, "forecast", "a forecasting run")
-    normalizer = Normalizer(**read_json(Path(run_dir) / "normalizer.json"))
-    model = Forecaster(ForecastModelConfig(**config["model"]), normalizer)
-    return LoadedForecaster(load_run_weights(run_dir, model, weights, device), ForecastTask.from_dict(config["task"]),
-                            config, normalizer)
-
-
-# ---- verbs: fit, resume, evaluate, predict ------------------------------------------------------------------
+    epochs: int = field(default=50, metadata=opt("passes over the training windows"))
+    lr: float | None = field(default=3e-3, metadata=opt("learning rate"))
+    clip: float = field(default=1.0, metadata=opt("max gradient norm (the loss is a mean squared error)"))
 
 
 def _batches(prep: Prepared, data: ForecastDataConfig, seed: int):
@@ -398,29 +386,77 @@ def _batches(prep: Prepared, data: ForecastDataConfig, seed: int):
     return train.batches(data.batch_size, True, seed), None if valid is None else valid.batches(256, False)
 
 
-def fit(run_dir, data: ForecastDataConfig, model_config: ForecastModelConfig, train: TrainConfig,
-        series: Series | None = None) -> list[dict]:
+class ForecastSpec:
+    name, description = "forecast", "a forecasting run"
+    data_config, model_config, train_config = ForecastDataConfig, ForecastModelConfig, TrainForecaster
+    path_fields = ("path",)
+    extra_sections = ("split",)
+
+    def prepare(self, data: ForecastDataConfig, task: ForecastTask | None = None) -> Prepared:
+        return prepare(data, normalizer=None if task is None else task.normalizer)
+
+    def model_config_for(self, prep: Prepared, options: dict) -> ForecastModelConfig:
+        return sized_config(ForecastModelConfig, options, inputs=len(prep.series.columns),
+                            horizon=prep.windows["train"].horizon if "train" in prep.windows else 1)
+
+    def build_model(self, config: ForecastModelConfig, prep: Prepared) -> Forecaster:
+        return Forecaster(config, prep.normalizer)
+
+    def batches(self, prep: Prepared, data: ForecastDataConfig, seed: int):
+        return _batches(prep, data, seed)
+
+    def run_files(self, prep: Prepared, config: ForecastModelConfig) -> tuple[dict, dict]:
+        """normalizer.json; config.json's task (season, MASE scales) and split."""
+        return {"normalizer.json": prep.normalizer}, {"task": prep.task.to_dict(), "split": asdict(prep.split)}
+
+    def load(self, run_dir: Path, config: dict) -> tuple[Forecaster, ForecastTask]:
+        model_config = model_from(self, run_dir, config)
+        normalizer = from_dict(Normalizer, read_json(run_dir / "normalizer.json"), str(run_dir / "normalizer.json"))
+        if len(normalizer.columns) != model_config.inputs or len(normalizer.mean) != len(normalizer.columns) or \
+                len(normalizer.std) != len(normalizer.columns):
+            raise DataError(f"{run_dir / 'normalizer.json'}: expected columns, mean and std of "
+                            f"{model_config.inputs} entries each (config.json's model.inputs), found "
+                            f"{len(normalizer.columns)}, {len(normalizer.mean)}, {len(normalizer.std)}")
+        number = (int, float)
+        task = ForecastTask(task_field(config, run_dir, "season", int), task_field(config, run_dir, "scale", number),
+                            task_field(config, run_dir, "seasonal_scale", number))
+        task.normalizer = normalizer
+        return Forecaster(model_config, normalizer), task
+
+
+SPEC = ForecastSpec()
+
+
+@dataclass
+class LoadedForecaster(LoadedRun):
+    """model (Forecaster), task (ForecastTask), config, and the training rows' normalizer."""
+
+    @property
+    def normalizer(self) -> Normalizer:
+        return self.task.normalizer
+
+    @property
+    def data(self) -> ForecastDataConfig:
+        return from_dict(ForecastDataConfig, self.config["data"], "config.json: data")
+
+
+def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedForecaster:
+    """Rebuild a trained forecaster from RUN_DIR: config.json, normalizer.json and best.safetensors
+    (weights="last": weights.safetensors). No pickle, no user code."""
+    return driver.load_run(run_dir, weights, device, SPEC, LoadedForecaster)
+
+
+def fit(run_dir, data: ForecastDataConfig, model_config: ForecastModelConfig | dict, train: TrainConfig,
+        series: Series | None = None, overwrite: bool = False, callbacks=()) -> list[dict]:
     """Train a forecaster into RUN_DIR with the shared Trainer; returns its history (one dict per epoch)."""
     prep = prepare(data, series)
-    model_config = replace(model_config, inputs=len(prep.series.columns), horizon=data.horizon)
-    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
-    model = Forecaster(model_config, prep.normalizer)
-    train_batches, valid_batches = _batches(prep, data, train.seed)
-    save_run_files(run_dir, prep, data, model_config)
-    with Trainer(model, prep.task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit()
+    return driver.fit(SPEC, run_dir, data, model_config, train, overwrite=overwrite, prepared=prep,
+                      callbacks=callbacks)
 
 
-def resume(run_dir) -> list[dict]:
+def resume(run_dir, epochs: int | None = None, **train_changes) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    config = read_run_config(run_dir, "forecast", "a forecasting run")
-    data = ForecastDataConfig(**config["data"])
-    prep = prepare(data, normalizer=Normalizer(**read_json(Path(run_dir) / "normalizer.json")))
-    model = Forecaster(ForecastModelConfig(**config["model"]), prep.normalizer)
-    train = TrainConfig.from_dict(config["train"])
-    train_batches, valid_batches = _batches(prep, data, train.seed)
-    with Trainer(model, prep.task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit(resume=True)
+    return driver.resume(run_dir, SPEC, epochs, **train_changes)
 
 
 def evaluate(run: LoadedForecaster, parts=("valid", "test"), path=None) -> dict:

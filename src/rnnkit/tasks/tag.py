@@ -23,19 +23,21 @@ P = tp / predicted, R = tp / gold, F1 = 2PR / (P + R), an entity correct iff typ
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import from_dict, opt
 from rnnkit.data import PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.conll import FORMATS, SCHEMES, Sentence, read_sentences
 from rnnkit.nn.crf import CRF
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
-from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths
+from rnnkit.tasks import driver
+from rnnkit.tasks.driver import cell_names, model_from, sized_config
+from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.train import TrainConfig
 
 PAD_ID, UNK_ID = 0, 1  # word and character vocabularies start with (<pad>, <unk>)
 METRICS = ("accuracy", "entity")
@@ -45,19 +47,19 @@ METRICS = ("accuracy", "entity")
 class TaggerConfig:
     """Configuration of `Tagger`, saved as JSON in the run directory."""
 
-    tags: list[str]  # the tag set, index order
-    vocab_size: int
-    char_vocab_size: int = 0  # 0: words only, no character encoder
-    emb: int = 100
-    char_emb: int = 30
-    char_hidden: int = 50  # per direction
-    hidden: int = 100  # per direction
-    layers: int = 1
-    cell: str = "lstm"
-    dropout: float = 0.5
-    crf: bool = False
-    word_dropout: float = 0.25  # α of p(<unk>) = α / (α + count(w)); 0 disables
-    metric: str = "accuracy"  # "entity": also entity-level P/R/F1 (BIO/IOBES tags)
+    tags: list[str] = field(metadata=opt(cli=False))  # the tag set, index order
+    vocab_size: int = field(metadata=opt(cli=False))
+    char_vocab_size: int = field(default=0, metadata=opt(cli=False))  # 0: words only, no character encoder
+    emb: int = field(default=100, metadata=opt("word embedding size"))
+    char_emb: int = field(default=30, metadata=opt("character embedding size"))
+    char_hidden: int = field(default=50, metadata=opt("character BiLSTM units per direction"))
+    hidden: int = field(default=100, metadata=opt("units per direction"))
+    layers: int = field(default=1, metadata=opt("stacked bidirectional layers"))
+    cell: str = field(default="lstm", metadata=opt("recurrent cell", choices=cell_names))
+    dropout: float = field(default=0.33, metadata=opt("on the embeddings, between layers, before the output"))
+    crf: bool = field(default=False, metadata=opt("a linear-chain CRF output layer (Viterbi decoding)"))
+    word_dropout: float = field(default=0.25, metadata=opt("alpha: p(<unk>) = alpha / (alpha + count); 0: off"))
+    metric: str = field(default="accuracy", metadata=opt(cli=False))  # "entity": also entity P/R/F1
 
     def __post_init__(self):
         for name in ("vocab_size", "emb", "hidden", "layers", "char_emb", "char_hidden"):
@@ -239,16 +241,18 @@ def word_chars(word: str) -> str:
 class TagDataConfig:
     """Where the tagged sentences come from and how they are batched (saved as config.json["data"])."""
 
-    train: str
-    valid: str | None = None
-    format: str = "conllu"  # "conllu" or "conll"
-    column: str = "upos"  # conllu: "upos" or "xpos"
-    scheme: str = "bio"  # conll: "bio", "iobes" or "none" (see rnnkit.data.conll)
-    min_freq: int = 1  # rarer training words become <unk>
-    chars: bool = False  # build a character vocabulary (for the character encoder)
-    lower: bool = False  # word embeddings of lower-cased words (the characters keep the case)
-    batch_size: int = 32
-    eval_batch_size: int = 128
+    train: str = field(metadata=opt("training file: CoNLL-U or CoNLL columns (UTF-8, or .gz)", flag="--data"))
+    valid: str | None = field(default=None, metadata=opt(
+        "validation file in the same format (the best epoch is kept by its metric)"))
+    format: str = field(default="conllu", metadata=opt("the files' format", choices=FORMATS[:2]))
+    column: str = field(default="upos", metadata=opt("conllu: which tags to learn", choices=("upos", "xpos")))
+    scheme: str = field(default="bio", metadata=opt("conll: tag scheme to check (entity P/R/F1 unless none)",
+                                                    choices=SCHEMES))
+    min_freq: int = field(default=1, metadata=opt("rarer training words become <unk>"))
+    chars: bool = field(default=False, metadata=opt("add a character-level BiLSTM word encoder"))
+    lower: bool = field(default=False, metadata=opt("lower-case the words for the word embeddings"))
+    batch_size: int = field(default=32, metadata=opt("sentences per training batch"))
+    eval_batch_size: int = field(default=128, metadata=opt("sentences per evaluation batch"))
 
     def __post_init__(self):
         if self.format not in FORMATS[:2]:
@@ -275,10 +279,12 @@ class TagCorpus:
     train: list[Sentence]
     valid: list[Sentence] | None
     word_counts: list[int]  # training count of each word id
+    task: TagTask | None = None  # what the Trainer summarizes (set by the driver's prepare)
 
 
-def load_corpus(data: TagDataConfig) -> TagCorpus:
-    """Read train (and valid) and build the word, character and tag vocabularies from train."""
+def load_corpus(data: TagDataConfig, task: TagTask | None = None) -> TagCorpus:
+    """Read train (and valid) and build the word, character and tag vocabularies from train (or take them
+    from `task`, a trained run's, when resuming)."""
     train = data.read(data.train)
     valid = data.read(data.valid) if data.valid else None
     forms = Counter(w for s in train for w in s.words)
@@ -286,6 +292,8 @@ def load_corpus(data: TagDataConfig) -> TagCorpus:
     words = Vocab.build(counts.elements(), min_freq=data.min_freq, specials=(PAD, UNK))
     tags = Vocab.build((t for s in train for t in s.tags), specials=(), unk=None)
     chars = Vocab.build((ch for w in forms for ch in word_chars(w)), specials=(PAD, UNK)) if data.chars else None
+    if task is not None:
+        words, tags, chars = task.words, task.tags, task.chars
     word_counts = [counts.get(w, 0) if i > UNK_ID else 0 for i, w in enumerate(words.itos)]
     for s in valid or []:
         tag_ids(s, tags, data.valid)  # fail early on tags that training never saw
@@ -333,75 +341,96 @@ def batches(examples: list[tuple], batch_size: int, shuffle: bool, seed: int = 0
     return PaddedBatches(examples, collate, batch_size, shuffle=shuffle, seed=seed, length=lambda e: len(e[0]))
 
 
-# ---- run directories and verbs: fit, resume, load_run, predict, evaluate ----------------------------------
+# ---- the lifecycle: what tagging tells the driver (rnnkit.tasks.driver) -------------------------------------
 
 
 def model_config_for(corpus: TagCorpus, metric: str = "accuracy", **options) -> TaggerConfig:
     """A TaggerConfig sized for `corpus` (vocabularies, tag set); `options` are TaggerConfig fields."""
-    return TaggerConfig(tags=list(corpus.tags.itos), vocab_size=len(corpus.words),
-                        char_vocab_size=len(corpus.chars) if corpus.chars is not None else 0, metric=metric,
-                        **options)
+    return sized_config(TaggerConfig, options, tags=list(corpus.tags.itos), vocab_size=len(corpus.words),
+                        char_vocab_size=len(corpus.chars) if corpus.chars is not None else 0, metric=metric)
 
 
-def _task_batches(data: TagDataConfig, corpus: TagCorpus, seed: int):
-    task = TagTask(corpus.words, corpus.tags, corpus.chars, data.metric, data.lower)
-    train = batches(encode(corpus.train, task, data.train), data.batch_size, shuffle=True, seed=seed)
-    valid = None
-    if corpus.valid is not None:
-        valid = batches(encode(corpus.valid, task, data.valid), data.eval_batch_size, shuffle=False)
-    return task, train, valid
+@dataclass
+class TrainTagger(TrainConfig):
+    """The Trainer's options with the tagger's defaults (Adam at 5e-3)."""
+
+    lr: float | None = field(default=5e-3, metadata=opt("learning rate"))
 
 
-def save_run_files(run_dir, task: TagTask, model_config: TaggerConfig, data: dict) -> None:
-    """vocab.json (words), tags.json, chars.json (with the character encoder), and config.json's task, model
-    and data entries (the Trainer adds "train")."""
-    write_run_files(run_dir, {"vocab.json": task.words, "tags.json": task.tags, "chars.json": task.chars},
-                    task=task.to_dict(), model=asdict(model_config), data=data)
+class TagSpec:
+    name, description = "tag", "a tagging run"
+    data_config, model_config, train_config = TagDataConfig, TaggerConfig, TrainTagger
+    path_fields = ("train", "valid")
+
+    def prepare(self, data: TagDataConfig, task: TagTask | None = None) -> TagCorpus:
+        corpus = load_corpus(data, task)
+        corpus.task = task or TagTask(corpus.words, corpus.tags, corpus.chars, data.metric, data.lower)
+        return corpus
+
+    def model_config_for(self, corpus: TagCorpus, options: dict) -> TaggerConfig:
+        return model_config_for(corpus, corpus.task.metric, **{k: v for k, v in options.items() if k != "metric"})
+
+    def build_model(self, config: TaggerConfig, corpus: TagCorpus) -> Tagger:
+        if (config.char_vocab_size > 0) != (corpus.chars is not None):
+            raise ValueError("the character encoder needs a character vocabulary: set TagDataConfig(chars=True)")
+        model = Tagger(config)
+        model.set_word_counts(corpus.word_counts)
+        return model
+
+    def batches(self, corpus: TagCorpus, data: TagDataConfig, seed: int):
+        train = batches(encode(corpus.train, corpus.task, data.train), data.batch_size, shuffle=True, seed=seed)
+        valid = None
+        if corpus.valid is not None:
+            valid = batches(encode(corpus.valid, corpus.task, data.valid), data.eval_batch_size, shuffle=False)
+        return train, valid
+
+    def run_files(self, corpus: TagCorpus, config: TaggerConfig) -> tuple[dict, dict]:
+        """vocab.json (words), tags.json, chars.json (with the character encoder)."""
+        return ({"vocab.json": corpus.words, "tags.json": corpus.tags, "chars.json": corpus.chars},
+                {"task": corpus.task.to_dict()})
+
+    def load(self, run_dir: Path, config: dict) -> tuple[Tagger, TagTask]:
+        model_config = model_from(self, run_dir, config)
+        words = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
+                                 "vocab.json", "vocab_size")
+        tags = Vocab.load(run_dir / "tags.json")
+        if tags.itos != model_config.tags:
+            raise DataError(f"{run_dir / 'tags.json'}: the tags differ from config.json's model.tags "
+                            f"({len(tags)} vs {len(model_config.tags)}); the run directory's files do not belong "
+                            "together")
+        chars = None
+        if task_field(config, run_dir, "chars", bool, False):
+            chars = check_vocab_size(Vocab.load(run_dir / "chars.json"), model_config.char_vocab_size, run_dir,
+                                     "chars.json", "char_vocab_size")
+        metric = task_field(config, run_dir, "metric", str)
+        if metric not in METRICS:
+            raise DataError(f"{run_dir / 'config.json'}: task.metric: expected one of {METRICS}, found {metric!r}")
+        task = TagTask(words, tags, chars, metric, task_field(config, run_dir, "lower", bool, False))
+        return Tagger(model_config), task
 
 
-def fit(run_dir, data: TagDataConfig, model_config: TaggerConfig, train: TrainConfig,
-        corpus: TagCorpus | None = None) -> list[dict]:
-    """Train a tagger from scratch into RUN_DIR with the shared Trainer; returns its history."""
-    corpus = corpus or load_corpus(data)
-    if model_config.tags != corpus.tags.itos or model_config.vocab_size != len(corpus.words):
-        raise ValueError("model_config does not match the corpus vocabularies; build it with model_config_for()")
-    if (model_config.char_vocab_size > 0) != (corpus.chars is not None):
-        raise ValueError("the character encoder needs a character vocabulary: set TagDataConfig(chars=True)")
-    task, train_batches, valid_batches = _task_batches(data, corpus, train.seed)
-    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
-    model = Tagger(model_config)
-    model.set_word_counts(corpus.word_counts)
-    saved = absolute_paths(asdict(data))  # --resume works from any directory
-    save_run_files(run_dir, task, model_config, saved)
-    with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit()
+SPEC = TagSpec()
 
 
-def resume(run_dir) -> list[dict]:
+def fit(run_dir, data: TagDataConfig, model_config: TaggerConfig | dict, train: TrainConfig,
+        corpus: TagCorpus | None = None, overwrite: bool = False, callbacks=()) -> list[dict]:
+    """Train a tagger from scratch into RUN_DIR with the shared Trainer (rnnkit.tasks.driver.fit)."""
+    corpus = SPEC.prepare(data) if corpus is None else corpus
+    if getattr(corpus, "task", None) is None:
+        corpus.task = TagTask(corpus.words, corpus.tags, corpus.chars, data.metric, data.lower)
+    return driver.fit(SPEC, run_dir, data, model_config, train, overwrite=overwrite, prepared=corpus,
+                      callbacks=callbacks)
+
+
+def resume(run_dir, epochs: int | None = None, **train_changes) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, "tag", "a tagging run")
-    data = TagDataConfig(**config["data"])
-    corpus = load_corpus(data)
-    corpus.words, corpus.tags = Vocab.load(run_dir / "vocab.json"), Vocab.load(run_dir / "tags.json")
-    corpus.chars = Vocab.load(run_dir / "chars.json") if data.chars else None
-    train = TrainConfig.from_dict(config["train"])
-    task, train_batches, valid_batches = _task_batches(data, corpus, train.seed)
-    model = Tagger(TaggerConfig(**config["model"]))
-    with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit(resume=True)
+    return driver.resume(run_dir, SPEC, epochs, **train_changes)
 
 
 def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
     """Rebuild a trained tagger from RUN_DIR (config.json, vocab.json, tags.json, chars.json and
     `best.safetensors`, or `weights.safetensors` with weights="last"); no pickle, no user code."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, "tag", "a tagging run")
-    chars = Vocab.load(run_dir / "chars.json") if config["task"].get("chars") else None
-    task = TagTask(Vocab.load(run_dir / "vocab.json"), Vocab.load(run_dir / "tags.json"), chars,
-                   config["task"]["metric"], config["task"].get("lower", False))
-    model = Tagger(TaggerConfig(**config["model"]))
-    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
+    return driver.load_run(run_dir, weights, device, SPEC)
 
 
 @torch.no_grad()
@@ -431,6 +460,6 @@ def evaluate_file(run_dir, path, batch_size: int = 128) -> dict:
     from rnnkit.train import evaluate
 
     run = load_run(run_dir)
-    data = TagDataConfig(**{**run.config["data"], "train": str(path), "valid": None})
+    data = from_dict(TagDataConfig, {**run.config["data"], "train": str(path), "valid": None}, "config.json: data")
     examples = encode(data.read(path), run.task, path)
     return evaluate(run.model, run.task, batches(examples, batch_size, shuffle=False), device="cpu")
