@@ -8,10 +8,17 @@
   `rnnkit report RUN_DIR` turns them into plots.
 """
 from rnnkit.diagnostics.callbacks import ProbeDiagnostics, SpectraDiagnostics, UpdateDiagnostics, default_callbacks
-from rnnkit.diagnostics.probe import gate_activations, gate_statistics, jacobian_norms, probe, recording
+from rnnkit.diagnostics.probe import (
+    gate_activations,
+    gate_statistics,
+    jacobian_norms,
+    probe,
+    recording,
+    recurrent_layers,
+)
 from rnnkit.diagnostics.weights import recurrent_spectra
 
 __all__ = [
     "ProbeDiagnostics", "SpectraDiagnostics", "UpdateDiagnostics", "default_callbacks", "gate_activations",
-    "gate_statistics", "jacobian_norms", "probe", "recording", "recurrent_spectra",
+    "gate_statistics", "jacobian_norms", "probe", "recording", "recurrent_layers", "recurrent_spectra",
 ]
