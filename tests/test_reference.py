@@ -4,6 +4,8 @@
 (b) hand BPTT == torch autograd through torch.nn.RNNCell / LSTMCell / GRUCell, and through plain autograd loops
     written below from the equations (for hardtanh/sigmoid Elman and the reset-before GRU, which torch.nn lacks);
 (c) hand BPTT == central finite differences of the reference's own loss.
+"lstm-proj" is the LSTM with projections (proj_size P = H, cell width H + 1); its torch.nn oracle is
+torch.nn.LSTM(proj_size=P) run one step at a time, torch.nn.LSTMCell having no projection.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from torch.func import functional_call
 
 from rnnkit import reference as ref
 
-CELLS = ["rnn-tanh", "rnn-relu", "rnn-hardtanh", "rnn-sigmoid", "lstm", "gru", "gru-before"]
-TORCH_NN_CELLS = ["rnn-tanh", "rnn-relu", "lstm", "gru"]
-GATES = {"lstm": 4, "gru": 3, "gru-before": 3}
+CELLS = ["rnn-tanh", "rnn-relu", "rnn-hardtanh", "rnn-sigmoid", "lstm", "lstm-proj", "gru", "gru-before"]
+TORCH_NN_CELLS = ["rnn-tanh", "rnn-relu", "lstm", "lstm-proj", "gru"]
+GATES = {"lstm": 4, "lstm-proj": 4, "gru": 3, "gru-before": 3}
 FAST = settings(max_examples=10, deadline=None)
 SIZES = st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(2, 4))
 SEEDS = st.integers(0, 2**32 - 1)
@@ -44,17 +46,25 @@ def make_problem(cell, sizes, seed, bias=True) -> Problem:
     T, B, I, H, K = sizes
     rng = np.random.default_rng(seed)
     G = GATES.get(cell, 1)
-    params = {"weight_ih": rng.normal(0, 0.7, (G * H, I)), "weight_hh": rng.normal(0, 0.7, (G * H, H))}
+    C = H + 1 if cell == "lstm-proj" else H  # the gates' width; h has H features (= proj_size for lstm-proj)
+    params = {"weight_ih": rng.normal(0, 0.7, (G * C, I)), "weight_hh": rng.normal(0, 0.7, (G * C, H))}
     if bias:
-        params |= {"bias_ih": rng.normal(0, 0.5, G * H), "bias_hh": rng.normal(0, 0.5, G * H)}
+        params |= {"bias_ih": rng.normal(0, 0.5, G * C), "bias_hh": rng.normal(0, 0.5, G * C)}
+    if cell == "lstm-proj":
+        params["weight_hr"] = rng.normal(0, 0.7, (H, C))
     head = {"weight": rng.normal(size=(K, H)), "bias": rng.normal(size=K)}
-    c0 = rng.normal(size=(B, H)) if cell == "lstm" else None
+    c0 = rng.normal(size=(B, C)) if is_lstm(cell) else None
     return Problem(cell, params, head, rng.normal(size=(T, B, I)), rng.normal(0, 0.5, (B, H)), c0,
                    rng.integers(0, K, size=B))
 
 
+def is_lstm(cell: str) -> bool:
+    return cell.startswith("lstm")
+
+
 def reference_grads(p: Problem) -> ref.SeqToOneGrads:
-    return ref.seq_to_one_loss_and_grads(p.cell, p.params, p.head, p.x, p.h0, p.targets, c0=p.c0)
+    name = "lstm" if is_lstm(p.cell) else p.cell  # the reference LSTM projects when params hold weight_hr
+    return ref.seq_to_one_loss_and_grads(name, p.params, p.head, p.x, p.h0, p.targets, c0=p.c0)
 
 
 # ---- torch oracles: each factory takes the cell's weights (torch leaves) and returns step(x_t, state) -------
@@ -64,6 +74,15 @@ def torch_nn_step(cell, weights):
     """torch.nn's own cell, called with our weights through torch.func.functional_call."""
     H, I = weights["weight_hh"].shape[1], weights["weight_ih"].shape[1]
     bias = "bias_ih" in weights
+    if cell == "lstm-proj":
+        module = torch.nn.LSTM(I, weights["weight_hr"].shape[1], bias=bias, proj_size=H).double()
+        layer_weights = {k + "_l0": v for k, v in weights.items()}
+
+        def step(x_t, state):
+            _, (h, c) = functional_call(module, layer_weights, (x_t[None], (state[0][None], state[1][None])))
+            return h[0], c[0]
+
+        return step
     if cell == "lstm":
         module = torch.nn.LSTMCell(I, H, bias=bias)
     elif cell == "gru":
@@ -88,7 +107,8 @@ def plain_step(cell, weights):
         h, c = state
         i, f, g, o = (x @ U.T + b_ih + h @ W.T + b_hh).chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        m = torch.sigmoid(o) * torch.tanh(c)
+        return (m @ weights["weight_hr"].T if "weight_hr" in weights else m), c
 
     def gru(x, h):
         H = h.shape[1]
@@ -103,7 +123,7 @@ def plain_step(cell, weights):
             n = torch.tanh(ux_n + (r * h) @ W_n.T + b_hn)
         return (1 - z) * n + z * h
 
-    return lstm if cell == "lstm" else gru if cell.startswith("gru") else elman
+    return lstm if is_lstm(cell) else gru if cell.startswith("gru") else elman
 
 
 def rnnkit_step(cell, weights):
@@ -111,8 +131,10 @@ def rnnkit_step(cell, weights):
     cells = pytest.importorskip("rnnkit.nn.cells")
     H, I = weights["weight_hh"].shape[1], weights["weight_ih"].shape[1]
     bias = "bias_ih" in weights
-    if cell == "lstm":
-        module = cells.LSTMCell(I, H, bias=bias).double()
+    if is_lstm(cell):
+        proj = weights["weight_hr"].shape[0] if "weight_hr" in weights else 0
+        hidden = weights["weight_hr"].shape[1] if proj else H
+        module = cells.LSTMCell(I, hidden, bias=bias, proj_size=proj).double()
         return lambda x_t, state: functional_call(module, weights, (x_t, cells.LSTMState(*state)))
     if cell.startswith("gru"):
         module = cells.GRUCell(I, H, bias=bias, reset="after" if cell == "gru" else "before")
@@ -133,11 +155,11 @@ def leaves(p: Problem) -> dict:
 def unroll(step_factory, p: Problem, leaf: dict):
     """Run step_factory's cell over x from (h0[, c0]); return hs (T, B, H) and the final state."""
     step = step_factory(p.cell, leaf["cell"])
-    state = (leaf["h0"], leaf["c0"]) if p.cell == "lstm" else leaf["h0"]
+    state = (leaf["h0"], leaf["c0"]) if is_lstm(p.cell) else leaf["h0"]
     hs = []
     for x_t in leaf["x"].unbind(0):
         state = step(x_t, state)
-        hs.append(state[0] if p.cell == "lstm" else state)
+        hs.append(state[0] if is_lstm(p.cell) else state)
     return torch.stack(hs), state
 
 
@@ -195,18 +217,19 @@ def test_bptt_with_errors_at_every_step_matches_autograd(cell, sizes, seed):
     p = make_problem(cell, sizes, seed)
     T, B, _, H, _ = sizes
     rng = np.random.default_rng(seed + 1)
-    dhs, dh_T, dc_T = rng.normal(size=(T, B, H)), rng.normal(size=(B, H)), rng.normal(size=(B, H))
+    dhs, dh_T = rng.normal(size=(T, B, H)), rng.normal(size=(B, H))
+    dc_T = None if p.c0 is None else rng.normal(size=p.c0.shape)
 
     leaf = leaves(p)
     oracle = torch_nn_step if cell in TORCH_NN_CELLS else plain_step
     hs, state = unroll(oracle, p, leaf)
-    h_T = state[0] if cell == "lstm" else state
+    h_T = state[0] if is_lstm(cell) else state
     loss = (hs * torch.as_tensor(dhs)).sum() + (h_T * torch.as_tensor(dh_T)).sum()
-    if cell == "lstm":
+    if is_lstm(cell):
         loss = loss + (state[1] * torch.as_tensor(dc_T)).sum()
     loss.backward()
 
-    if cell == "lstm":
+    if is_lstm(cell):
         _, cache = ref.lstm_forward(p.params, p.x, p.h0, p.c0)
         grads, dx, dh0, dc0 = ref.lstm_backward(p.params, cache, dhs, dh_T, dc_T)
         assert_close(dc0, leaf["c0"].grad, "dc0")
@@ -246,7 +269,7 @@ def test_bptt_matches_finite_differences(cell, sizes, seed):
     arrays = {f"cell.{k}": (p.params[k], out.cell[k]) for k in p.params}
     arrays |= {f"head.{k}": (p.head[k], out.head[k]) for k in p.head}
     arrays |= {"x": (p.x, out.x), "h0": (p.h0, out.h0)}
-    if cell == "lstm":
+    if is_lstm(cell):
         arrays["c0"] = (p.c0, out.c0)
     for name, (array, grad) in arrays.items():
         for _ in range(3):  # a few randomly chosen entries of every weight and input
@@ -271,7 +294,7 @@ def test_forward_matches_rnnkit_cells(cell, sizes, seed, bias):
     p = make_problem(cell, sizes, seed, bias)
     with torch.no_grad():
         hs, state = unroll(rnnkit_step, p, leaves(p))
-    if cell == "lstm":
+    if is_lstm(cell):
         expected, cache = ref.lstm_forward(p.params, p.x, p.h0, p.c0)
         assert_close(state[1], cache["cs"][-1], "c_T", rtol=1e-12)
     elif cell.startswith("gru"):
@@ -304,3 +327,8 @@ def test_bad_shapes_and_names_are_reported():
         ref.seq_to_one_loss_and_grads("lstm2", p.params, p.head, p.x, p.h0, p.targets)
     with pytest.raises(ValueError, match="targets"):
         ref.softmax_loss_forward(p.head, p.h0, np.array([0, 7]))
+    q = make_problem("lstm-proj", (3, 2, 4, 2, 3), seed=0)  # h (B, 2), c (B, 3)
+    with pytest.raises(ValueError, match=r"weight_hr of shape \(2, 3\)"):
+        ref.lstm_forward(q.params | {"weight_hr": np.zeros((3, 2))}, q.x, q.h0, q.c0)
+    with pytest.raises(ValueError, match=r"c0 of shape \(B=2, H\)"):
+        ref.lstm_forward(q.params, q.x, q.h0, q.c0[:1])

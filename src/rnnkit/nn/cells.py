@@ -79,6 +79,12 @@ class RecurrentCell(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
 
+    def __prepare_scriptable__(self):
+        """torch.jit.script(cell) compiles torch.nn's cell on the same parameters (rnnkit.nn.interop)."""
+        from rnnkit.nn.interop import cell_twin  # interop imports this module
+
+        return cell_twin(self)
+
     # -- the two halves of a step -------------------------------------------------------------------------
     def project(self, x: Tensor) -> Tensor:
         """U x + b_ih for x (..., I) → (..., G·H). The layer calls this once for the whole sequence."""

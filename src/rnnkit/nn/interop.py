@@ -1,12 +1,15 @@
-"""torch.nn interop: the torch.nn module that computes exactly what an rnnkit layer computes, on the same
-parameters (used by ``torch.jit.script``, which cannot compile rnnkit's Python, through ``__prepare_scriptable__``).
+"""torch.nn interop: the torch.nn module that computes exactly what an rnnkit layer or cell computes, on the
+same parameters. ``torch.jit.script`` cannot compile rnnkit's Python; through ``__prepare_scriptable__`` it
+compiles this twin instead, so ``torch.jit.script(rnnkit_module)`` works exactly where
+``torch.jit.script(torch_module)`` does (in torch 2.13: the cells; torch.nn.RNN/LSTM/GRU themselves script
+into a module without ``forward``, and so do ours). torch.export and torch.jit.trace take rnnkit's modules as
+they are.
 """
 
 from __future__ import annotations
 
 import warnings
 
-import torch
 from torch import nn
 
 from rnnkit.nn.cells import ElmanCell, GRUCell, LSTMCell
@@ -48,8 +51,25 @@ def torch_twin(layer) -> nn.Module:
     return twin
 
 
-def scriptable(layer) -> nn.Module:
-    """What ``torch.jit.script(layer)`` compiles: the layer's torch.nn twin (see :func:`torch_twin`)."""
-    if torch.jit.is_scripting():  # pragma: no cover
-        return layer
-    return torch_twin(layer)
+def cell_twin(cell) -> nn.Module:
+    """A torch.nn.RNNCell / LSTMCell / GRUCell sharing ``cell``'s parameters; a RuntimeError for a cell torch.nn
+    does not compute (hardtanh/sigmoid Elman, reset-before GRU, layer-norm LSTM, projections, your own cell)."""
+    kind = type(cell)
+    if kind is LSTMCell and not cell.proj_size:
+        twin = nn.LSTMCell(cell.input_size, cell.hidden_size, cell.bias, device="meta")
+    elif kind is GRUCell and cell.reset == "after":
+        twin = nn.GRUCell(cell.input_size, cell.hidden_size, cell.bias, device="meta")
+    elif kind is ElmanCell and cell.nonlinearity in ("tanh", "relu"):
+        twin = nn.RNNCell(cell.input_size, cell.hidden_size, cell.bias, cell.nonlinearity, device="meta")
+    else:
+        raise RuntimeError(f"{cell!r} has no torch.nn equivalent for torch.jit.script; use torch.export or "
+                           "torch.compile")
+    for name, p in cell._parameters.items():
+        if p is None:
+            continue
+        if not isinstance(p, nn.Parameter) or name not in cell._parameters:
+            raise RuntimeError(f"{type(cell).__name__}.{name} is parametrized: torch.jit.script reads plain parameters")
+        setattr(twin, name, p)
+    if hasattr(cell, "parametrizations"):
+        raise RuntimeError(f"{type(cell).__name__} has parametrized weights: torch.jit.script reads plain parameters")
+    return twin.train(cell.training)

@@ -37,7 +37,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnkit.nn import checks
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState, RecurrentCell, map_state
 from rnnkit.nn.init import check_scheme, initialize
-from rnnkit.nn.interop import scriptable
+from rnnkit.nn.interop import torch_twin
 from rnnkit.nn.plan import Kind, Plan, fused_kernel, make_plan
 
 
@@ -205,13 +205,18 @@ class Recurrent(nn.Module):
     def cells(self) -> list[RecurrentCell]:
         """The cells, layer by layer and direction by direction (index k·D + d), bound to our parameters
         (to the parametrized tensors where a parametrization is registered)."""
-        for c, names in zip(self._cells, self._names):
-            for n, tname in names.items():
-                c._parameters[n] = getattr(self, tname)
+        return self._bind(self.all_weights)
+
+    def _bind(self, weights: list[list[Tensor]]) -> list[RecurrentCell]:
+        for c, names, tensors in zip(self._cells, self._names, weights):
+            for n, tensor in zip(names, tensors):
+                c._parameters[n] = tensor
         return self._cells
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
+        """Each cell's weights in torch.nn's order, as a forward reads them: a parametrized weight is computed
+        (once per call: a forward reads them all once, so spectral_norm's power iteration runs once)."""
         return [[getattr(self, t) for t in names.values()] for names in self._names]
 
     def flatten_parameters(self) -> None:
@@ -219,7 +224,7 @@ class Recurrent(nn.Module):
 
     def __prepare_scriptable__(self):
         """torch.jit.script(layer) compiles the torch.nn twin on the same parameters (fused-path layers only)."""
-        return scriptable(self)
+        return torch_twin(self)
 
     def extra_repr(self) -> str:
         s = f"{self.cell_name!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
@@ -240,7 +245,8 @@ class Recurrent(nn.Module):
             if state is not None:
                 raise TypeError("pass the initial state once: state= or hx=, not both")
             state = hx
-        name, weight_dtype = self._kind_name(), self._first_weight_dtype()
+        weights = self.all_weights  # read once: parametrizations are computed here
+        name, weight_dtype = self._kind_name(), weights[0][0].dtype
         packed = isinstance(input, PackedSequence)
         if packed:
             if lengths is not None:
@@ -269,9 +275,9 @@ class Recurrent(nn.Module):
             lengths = None  # nothing is padded
         plan = self._plan
         if plan.kind is Kind.FUSED:
-            out, new_state = self._fused(x, state, lengths, list(range(self.num_layers)), self.dropout)
+            out, new_state = self._fused(x, state, lengths, weights, list(range(self.num_layers)), self.dropout)
         else:
-            out, new_state = self._layer_by_layer(x, state, lengths, plan)
+            out, new_state = self._layer_by_layer(x, state, lengths, weights, plan)
         return self._format_output(out, new_state, input, packed, unbatched)
 
     def _kind_name(self) -> str:
@@ -284,9 +290,6 @@ class Recurrent(nn.Module):
         if isinstance(cell, ElmanCell):
             return "RNN"
         return type(self).__name__
-
-    def _first_weight_dtype(self):
-        return getattr(self, next(iter(self._names[0].values()))).dtype
 
     def _input_shape(self) -> str:
         order = "(B, T, {})" if self.batch_first else "(T, B, {})"
@@ -327,11 +330,11 @@ class Recurrent(nn.Module):
         return (out.transpose(0, 1) if self.batch_first else out), state
 
     # -- fused path: torch's kernels on our parameters --------------------------------------------------------
-    def _fused(self, x: Tensor, state, lengths, layers: list[int], dropout: float):
+    def _fused(self, x: Tensor, state, lengths, weights: list[list[Tensor]], layers: list[int], dropout: float):
         """Layers ``layers`` in one call of torch's kernel; state rows for those layers only."""
         D = self.num_directions
         rows = [k * D + d for k in layers for d in range(D)]
-        weights = [getattr(self, t) for k in layers for d in range(D) for t in self._names[k * D + d].values()]
+        weights = [w for i in rows for w in weights[i]]
         kernel = fused_kernel(self._cells[0])
         hx = map_state(state, lambda s: s[rows[0] : rows[-1] + 1])
         args = (weights, self.bias, len(layers), dropout, self.training, self.bidirectional)
@@ -352,21 +355,21 @@ class Recurrent(nn.Module):
         return LSTMState(*tensors) if self._is_lstm() else tensors[0]
 
     # -- layer by layer: our own stacking (dropout, skips), each layer fused or looped ------------------------
-    def _layer_by_layer(self, x: Tensor, state, lengths, plan: Plan):
+    def _layer_by_layer(self, x: Tensor, state, lengths, weights: list[list[Tensor]], plan: Plan):
         D, fused = self.num_directions, plan.kind is Kind.FUSED_PER_LAYER
-        cells = None if fused else self.cells
+        cells = None if fused else self._bind(weights)
         finals = []
         for k in range(self.num_layers):
             if k > 0:
                 x = self._between_layers(x, k)
             if fused:
-                out, final = self._fused(x, state, lengths, [k], 0.0)
+                out, final = self._fused(x, state, lengths, weights, [k], 0.0)
             else:
                 outs, final = [], []
                 for d in range(D):
                     i = k * D + d
                     s = map_state(state, lambda t, i=i: t[i])
-                    o, f = unroll(cells[i], x, s, lengths, reverse=d == 1, scan=plan.scans[i])
+                    o, f = unroll(cells[i], x, s, lengths, reverse=d == 1, scan=self._scan(plan, i))
                     outs.append(o)
                     final.append(f)
                 out = outs[0] if D == 1 else torch.cat(outs, dim=-1)
@@ -376,6 +379,14 @@ class Recurrent(nn.Module):
             x = out
             finals.append(final)
         return x, _cat_states(finals)
+
+    def _scan(self, plan: Plan, i: int):
+        """Cell i's time loop. Tracers (torch.compile, torch.export) get python_scan instead of a fast scan: its
+        forward writes into out= buffers, which they cannot differentiate through; the results are equal."""
+        scan = plan.scans[i]
+        if scan is not None and scan is not self.scan_override and torch.compiler.is_compiling():
+            return None
+        return scan
 
     def _between_layers(self, x: Tensor, k: int) -> Tensor:
         """Dropout on the connection from layer k-1 to layer k (never on the recurrent connection)."""

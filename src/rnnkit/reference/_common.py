@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # weight_hr: LSTM projection only
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
@@ -24,8 +24,13 @@ def biases(params: dict, rows: int) -> tuple[np.ndarray, np.ndarray]:
     return params.get("bias_ih", zero), params.get("bias_hh", zero)
 
 
-def check_shapes(params: dict, x: np.ndarray, h0: np.ndarray, gates: int, cell: str) -> tuple[int, int, int]:
-    """Check x (T, B, I), h0 (B, H) and the weights (G*H, I), (G*H, H); return (T, B, H)."""
+def check_shapes(params: dict, x: np.ndarray, h0: np.ndarray, gates: int, cell: str,
+                 hidden: int | None = None) -> tuple[int, int, int]:
+    """Check x (T, B, I), h0 (B, H) and the weights (G*H, I), (G*H, H); return (T, B, H).
+
+    With ``hidden`` (an LSTM with projections) the gates have ``hidden`` = H units while h0 is (B, P):
+    then weight_hh is (G*H, P) and weight_hr (P, H).
+    """
     if x.ndim != 3:
         raise ValueError(f"{cell}: expected x of shape (T, B, I), found {x.shape}")
     T, B, I = x.shape
@@ -33,9 +38,10 @@ def check_shapes(params: dict, x: np.ndarray, h0: np.ndarray, gates: int, cell: 
         raise ValueError(f"{cell}: x has no time steps (T = 0); expected x of shape (T >= 1, B, I)")
     if h0.ndim != 2 or h0.shape[0] != B:
         raise ValueError(f"{cell}: expected h0 of shape (B={B}, H), found {h0.shape}")
-    H = h0.shape[1]
-    expected = {"weight_ih": (gates * H, I), "weight_hh": (gates * H, H),
-                "bias_ih": (gates * H,), "bias_hh": (gates * H,)}
+    P = h0.shape[1]
+    H = P if hidden is None else hidden
+    expected = {"weight_ih": (gates * H, I), "weight_hh": (gates * H, P),
+                "bias_ih": (gates * H,), "bias_hh": (gates * H,), "weight_hr": (P, H)}
     for name, shape in expected.items():
         if name in params and params[name].shape != shape:
             raise ValueError(f"{cell}: expected {name} of shape {shape} (G={gates}, H={H}, I={I}), "
