@@ -160,6 +160,50 @@ def garbage_pad(ids, lengths, rng, vocab, first=2):
 BATCHES = [(1, 1, 1), (5, 1, 9), (3, 4, 4)]  # (B, shortest, longest)
 
 
+# ---- the layer alone ----------------------------------------------------------------------------------------
+LAYERS = [dict(cell=c, bidirectional=bi) for c in CELLS for bi in (False, True)] + [
+    dict(cell="lstm", bidirectional=True, proj_size=3), dict(cell="ln-lstm", bidirectional=False, proj_size=3)]
+
+
+@pytest.mark.parametrize("options", LAYERS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_recurrent_layer_with_lengths_equals_each_sequence_alone(options):
+    """Recurrent (2 layers) in ONNX with a lengths input == rnnkit on the padded batch (fused and loop paths)
+    == rnnkit on each sequence alone, outputs and final states, initial state given."""
+    from rnnkit.export.graph import FLOAT, INT64, Graph
+    from rnnkit.export.layers import recurrent
+
+    torch.manual_seed(0)
+    layer = Recurrent(input_size=3, hidden_size=5, num_layers=2, **options).eval()
+    lstm = options["cell"] in ("lstm", "ln-lstm")
+    g = Graph("layer")
+    x, lengths = g.input("x", FLOAT, ["T", "B", 3]), g.input("lengths", INT64, ["B"])
+    state = [g.input(n, FLOAT, 3) for n in (["h0", "c0"] if lstm else ["h0"])]
+    out, final = recurrent(g, layer, x, lengths, state)
+    for i, v in enumerate([out, *final]):
+        g.output(v, f"y{i}", FLOAT, 3)
+    sess = ort.InferenceSession(g.model().SerializeToString(), providers=["CPUExecutionProvider"])
+    D, P = layer.num_directions, options.get("proj_size") or 5
+    for lens in ([1], [9, 2, 5, 1], [4, 4, 4]):
+        T, B = max(lens), len(lens)
+        xs, L = torch.randn(T, B, 3), torch.tensor(lens)
+        s0 = (torch.randn(2 * D, B, P), torch.randn(2 * D, B, 5)) if lstm else (torch.randn(2 * D, B, 5),)
+        feeds = {"x": xs.numpy(), "lengths": L.numpy(), **dict(zip(["h0", "c0"], (s.numpy() for s in s0)))}
+        got = sess.run(None, feeds)
+        for fused in (True, False):
+            layer.use_fused = fused
+            with torch.no_grad():
+                out, s = layer(xs, s0 if lstm else s0[0], lengths=L)
+            for a, r in zip(got, [out, *(s if lstm else (s,))]):
+                np.testing.assert_allclose(a, r.numpy(), atol=ATOL, rtol=0)
+        for b, n in enumerate(lens):
+            with torch.no_grad():
+                out, s = layer(xs[:n, b: b + 1], tuple(t[:, b: b + 1] for t in s0) if lstm else s0[0][:, b: b + 1])
+            np.testing.assert_allclose(got[0][:n, b], out[:, 0].numpy(), atol=ATOL, rtol=0)
+            np.testing.assert_allclose(got[0][n:, b], 0.0)  # padded outputs are zero
+            for a, r in zip(got[1:], s if lstm else (s,)):
+                np.testing.assert_allclose(a[:, b], r[:, 0].numpy(), atol=ATOL, rtol=0)
+
+
 # ---- classify ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_classify_every_cell_kind(runs, tmp_path, cell):

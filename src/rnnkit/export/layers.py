@@ -60,7 +60,10 @@ def step(g: Graph, cell, ux: str, state: list[str]) -> list[str]:
         i, f, c_tilde, o = g.op("Sigmoid", i), g.op("Sigmoid", f), g.op("Tanh", c_tilde), g.op("Sigmoid", o)
         c = g.op("Add", g.op("Mul", f, c), g.op("Mul", i, c_tilde))  # c_t = f ⊙ c_{t-1} + i ⊙ c̃
         squash = _layer_norm(g, c, cell.ln_c_weight, cell.ln_c_bias, cell.eps) if kind is LayerNormLSTMCell else c
-        return [g.op("Mul", o, g.op("Tanh", squash)), c]  # h_t = o ⊙ tanh(c_t)
+        h = g.op("Mul", o, g.op("Tanh", squash))  # h_t = o ⊙ tanh(c_t)
+        if getattr(cell, "proj_size", 0):  # with projections: h_t = W_hr (o ⊙ tanh(c_t))
+            h = g.op("MatMul", h, g.weight(cell.weight_hr, transpose=True))
+        return [h, c]
     if kind is GRUCell:
         return [_gru_step(g, cell, ux, state[0])]
     raise NotExportable(f"cell {kind.__name__} has no ONNX translation (known: Elman, LSTM, layer-norm LSTM, GRU)")
@@ -136,7 +139,8 @@ def recurrent(g: Graph, layer, x: str, lengths: str | None = None, state: list[s
         for d in range(D):
             row = k * D + d
             if state is None:
-                s0 = [g.zeros(B, g.ints(layer.hidden_size)) for _ in range(n_state)]
+                sizes = [getattr(layer, "proj_size", 0) or layer.hidden_size, layer.hidden_size][:n_state]
+                s0 = [g.zeros(B, g.ints(size)) for size in sizes]
             else:
                 s0 = [g.op("Gather", s, g.const(row, dtype="int64"), axis=0) for s in state]
             xin = _reverse(g, x, lengths) if d else x

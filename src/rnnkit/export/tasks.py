@@ -152,7 +152,6 @@ def _window_nll(g: Graph, logits: str, tokens: str, lengths: str) -> str:
 
 # ---- seq2seq ------------------------------------------------------------------------------------------------
 def seq2seq(model) -> dict:
-    c = model.config
     return {"encoder": _encoder(model), "decoder_step": _decoder_step(model)}
 
 
