@@ -29,7 +29,7 @@ over the B sentences (the language models' convention; clip = 5 applies). Report
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,34 +38,43 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import opt
 from rnnkit.data import BOS, EOS, PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.parallel import ParallelText, read_parallel, read_vectors_and_targets
 from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
 from rnnkit.nn.cells import LSTMState, map_state
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
-from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths
+from rnnkit.tasks import driver
+from rnnkit.tasks.driver import cell_names, model_from, sized_config
+from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.train import TrainConfig
 
 SPECIALS = (PAD, UNK, BOS, EOS)  # indices 0, 1, 2, 3 in both vocabularies
+
+
+def attention_names() -> tuple[str, ...]:
+    """--attention's choices: the registry rnnkit.nn.attention.ATTENTIONS, and "none"."""
+    return (*ATTENTIONS, "none")
 
 
 @dataclass
 class Seq2SeqConfig:
     """Configuration of `Seq2Seq`, saved as config.json["model"]. `feature_size` > 0: one→sequence."""
 
-    tgt_vocab_size: int
-    src_vocab_size: int = 0
-    feature_size: int = 0
-    cell: str = "gru"
-    emb: int = 128
-    hidden: int = 128
-    layers: int = 1
-    bidirectional: bool = True
-    attention: str = "additive"  # one of rnnkit.nn.attention.ATTENTIONS, or "none"
-    attention_hidden: int | None = None  # A of the feed-forward scores (default: hidden)
-    input_feeding: bool = False
-    dropout: float = 0.0
-    teacher_forcing: float = 1.0
+    tgt_vocab_size: int = field(metadata=opt(cli=False))
+    src_vocab_size: int = field(default=0, metadata=opt(cli=False))
+    feature_size: int = field(default=0, metadata=opt(cli=False))
+    cell: str = field(default="gru", metadata=opt("recurrent cell of encoder and decoder", choices=cell_names))
+    emb: int = field(default=128, metadata=opt("embedding size"))
+    hidden: int = field(default=128, metadata=opt("hidden units (per encoder direction)"))
+    layers: int = field(default=1, metadata=opt("stacked layers of encoder and decoder"))
+    bidirectional: bool = field(default=True, metadata=opt("bidirectional encoder", negative="--unidirectional"))
+    attention: str = field(default="additive", metadata=opt("attention score (none: Sutskever et al.'s model)",
+                                                            choices=attention_names))
+    attention_hidden: int | None = field(default=None, metadata=opt(
+        "A of the feed-forward scores (none: the hidden size)"))
+    input_feeding: bool = field(default=False, metadata=opt("Luong input feeding"))
+    dropout: float = field(default=0.0, metadata=opt("on embeddings, between layers and before the output"))
+    teacher_forcing: float = field(default=1.0, metadata=opt("probability of feeding the reference token"))
 
     def __post_init__(self):
         if self.attention not in (*ATTENTIONS, "none"):
@@ -305,24 +314,26 @@ def _example_length(example) -> int:
 
 @dataclass
 class Seq2SeqData:
-    """Where the sentence pairs come from and how they are tokenised and batched (config.json["data"])."""
+    """Where the sentence pairs come from and how they are tokenised and batched (config.json["data"]).
+    Files: one sentence per line, UTF-8 or .gz; line i of `src` is the translation of line i of `tgt`."""
 
-    src: str | None = None  # source sentences (None with `features`: one→sequence)
-    tgt: str | None = None
-    valid_src: str | None = None
-    valid_tgt: str | None = None
-    features: str | None = None  # .npy or CSV, one vector per target line
-    valid_features: str | None = None
-    level: str = "word"
-    lowercase: bool = False
-    max_len: int | None = 100
-    min_freq: int = 1
-    batch_size: int = 32
-    eval_batch_size: int = 64
+    src: str | None = field(default=None, metadata=opt("source sentences (omit with --features: one->sequence)"))
+    tgt: str | None = field(default=None, metadata=opt("target sentences"))
+    valid_src: str | None = field(default=None, metadata=opt("validation source sentences"))
+    valid_tgt: str | None = field(default=None, metadata=opt("validation target sentences"))
+    features: str | None = field(default=None, metadata=opt("one->sequence: .npy or CSV, one vector per --tgt line"))
+    valid_features: str | None = field(default=None, metadata=opt("one->sequence: vectors for --valid-tgt"))
+    level: str = field(default="word", metadata=opt("whitespace words or characters", choices=("word", "char")))
+    lowercase: bool = field(default=False, metadata=opt("lower-case both sides"))
+    max_len: int | None = field(default=100, metadata=opt("longer sentences are truncated (one warning)"))
+    min_freq: int = field(default=1, metadata=opt("rarer tokens become <unk>"))
+    batch_size: int = field(default=32, metadata=opt("sentence pairs per training batch"))
+    eval_batch_size: int = field(default=64, metadata=opt("sentence pairs per evaluation batch"))
 
     def __post_init__(self):
         if self.tgt is None or (self.src is None) == (self.features is None):
-            raise ValueError("give a target file and exactly one of a source file and a feature file")
+            raise ValueError("give --tgt and exactly one of --src and --features (a target file and exactly one of "
+                             "a source file and a feature file)")
         if (self.valid_tgt is None) != (self.valid_src is None and self.valid_features is None):
             raise ValueError("validation needs both sides: --valid-tgt with --valid-src (or --valid-features)")
 
@@ -359,56 +370,91 @@ class Seq2SeqData:
                 None if valid is None else fixed(valid))
 
 
-def save_run_files(run_dir, task: Seq2SeqTask, model_config: Seq2SeqConfig, data: Seq2SeqData) -> None:
-    saved = absolute_paths(asdict(data), ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features"))
-    write_run_files(run_dir, {"src_vocab.json": task.src_vocab, "tgt_vocab.json": task.tgt_vocab},
-                    task=task.to_dict(), model=asdict(model_config), data=saved)
+# ---- the lifecycle: what seq2seq tells the driver (rnnkit.tasks.driver) ------------------------------------
 
 
-def fit(run_dir, data: Seq2SeqData, train: TrainConfig, loaded=None, **model_options) -> list[dict]:
-    """Train into RUN_DIR with the shared Trainer; `model_options` are Seq2SeqConfig fields (vocabulary sizes
-    are filled in from the data). `loaded` = the result of `data.load()`, to avoid reading twice."""
-    src_vocab, tgt_vocab, train_ex, valid_ex = loaded or data.load()
-    config = model_config_for(data, src_vocab, tgt_vocab, train_ex, **model_options)
-    task = Seq2SeqTask(src_vocab, tgt_vocab, data.level, data.lowercase, data.max_len)
-    seed_everything(train.seed)  # before building: same seed, same initial weights
-    model = Seq2Seq(config)
-    train_batches, valid_batches = data.batches(train_ex, valid_ex, train.seed)
-    if run_dir is not None:
-        save_run_files(run_dir, task, config, data)
-    with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit()
+@dataclass
+class Seq2SeqCorpus:
+    """`Seq2SeqData.load()`'s vocabularies and encoded examples, with the task the Trainer summarizes."""
+
+    src_vocab: Vocab | None
+    tgt_vocab: Vocab
+    train: list
+    valid: list | None
+    task: Seq2SeqTask
+
+
+def corpus_of(data: Seq2SeqData, loaded) -> Seq2SeqCorpus:
+    src_vocab, tgt_vocab, train, valid = loaded
+    return Seq2SeqCorpus(src_vocab, tgt_vocab, train, valid,
+                         Seq2SeqTask(src_vocab, tgt_vocab, data.level, data.lowercase, data.max_len))
+
+
+class Seq2SeqSpec:
+    name, description = "seq2seq", "a seq2seq run"
+    data_config, model_config, train_config = Seq2SeqData, Seq2SeqConfig, TrainConfig
+    path_fields = ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features")
+
+    def prepare(self, data: Seq2SeqData, task: Seq2SeqTask | None = None) -> Seq2SeqCorpus:
+        return corpus_of(data, data.load(None if task is None else (task.src_vocab, task.tgt_vocab)))
+
+    def model_config_for(self, corpus: Seq2SeqCorpus, options: dict) -> Seq2SeqConfig:
+        one_to_seq = corpus.src_vocab is None
+        return sized_config(Seq2SeqConfig, options, tgt_vocab_size=len(corpus.tgt_vocab),
+                            src_vocab_size=0 if one_to_seq else len(corpus.src_vocab),
+                            feature_size=len(corpus.train[0][0]) if one_to_seq else 0)
+
+    def build_model(self, config: Seq2SeqConfig, corpus: Seq2SeqCorpus) -> Seq2Seq:
+        return Seq2Seq(config)
+
+    def batches(self, corpus: Seq2SeqCorpus, data: Seq2SeqData, seed: int):
+        return data.batches(corpus.train, corpus.valid, seed)
+
+    def run_files(self, corpus: Seq2SeqCorpus, config: Seq2SeqConfig) -> tuple[dict, dict]:
+        return ({"src_vocab.json": corpus.src_vocab, "tgt_vocab.json": corpus.tgt_vocab},
+                {"task": corpus.task.to_dict()})
+
+    def load(self, run_dir: Path, config: dict) -> tuple[Seq2Seq, Seq2SeqTask]:
+        model_config = model_from(self, run_dir, config)
+        one_to_seq = task_field(config, run_dir, "one_to_seq", bool, False)
+        src_vocab = None
+        if not one_to_seq:
+            src_vocab = check_vocab_size(check_specials(Vocab.load(run_dir / "src_vocab.json"), run_dir),
+                                         model_config.src_vocab_size, run_dir, "src_vocab.json", "src_vocab_size")
+        tgt_vocab = check_vocab_size(check_specials(Vocab.load(run_dir / "tgt_vocab.json"), run_dir),
+                                     model_config.tgt_vocab_size, run_dir, "tgt_vocab.json", "tgt_vocab_size")
+        max_len = task_field(config, run_dir, "max_len", (int, type(None)), 100)
+        task = Seq2SeqTask(src_vocab, tgt_vocab, task_field(config, run_dir, "level", str),
+                           task_field(config, run_dir, "lowercase", bool, False), max_len)
+        return Seq2Seq(model_config), task
+
+
+SPEC = Seq2SeqSpec()
+
+
+def fit(run_dir, data: Seq2SeqData, train: TrainConfig, loaded=None, overwrite: bool = False, callbacks=(),
+        **model_options) -> list[dict]:
+    """Train into RUN_DIR with the shared Trainer (rnnkit.tasks.driver.fit); `model_options` are Seq2SeqConfig
+    fields (vocabulary sizes are filled in from the data). `loaded` = the result of `data.load()`, to avoid
+    reading twice."""
+    corpus = corpus_of(data, loaded or data.load())
+    return driver.fit(SPEC, run_dir, data, model_options, train, overwrite=overwrite, prepared=corpus,
+                      callbacks=callbacks)
 
 
 def model_config_for(data: Seq2SeqData, src_vocab, tgt_vocab, train_examples, **options) -> Seq2SeqConfig:
-    feature_size = len(train_examples[0][0]) if data.features is not None else 0
-    return Seq2SeqConfig(tgt_vocab_size=len(tgt_vocab), src_vocab_size=0 if src_vocab is None else len(src_vocab),
-                         feature_size=feature_size, **options)
+    return SPEC.model_config_for(corpus_of(data, (src_vocab, tgt_vocab, train_examples, None)), options)
 
 
-def resume(run_dir) -> list[dict]:
+def resume(run_dir, epochs: int | None = None, **train_changes) -> list[dict]:
     """Continue the run in RUN_DIR where its last checkpoint stopped."""
-    run = load_run(run_dir, weights=None)
-    data = Seq2SeqData(**run.config["data"])
-    _, _, train_ex, valid_ex = data.load((run.task.src_vocab, run.task.tgt_vocab))
-    train = TrainConfig.from_dict(run.config["train"])
-    train_batches, valid_batches = data.batches(train_ex, valid_ex, train.seed)
-    with Trainer(run.model.train(), run.task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit(resume=True)
+    return driver.resume(run_dir, SPEC, epochs, **train_changes)
 
 
 def load_run(run_dir, weights: str | None = "best", device: str = "cpu") -> LoadedRun:
     """Rebuild a trained model from RUN_DIR (config.json, vocabularies, best/last safetensors; no pickle).
-    weights=None: freshly initialised weights (for resume, which loads its checkpoint itself)."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, "seq2seq", "a seq2seq run")
-    t = config["task"]
-    src_vocab = None if t.get("one_to_seq") else check_specials(Vocab.load(run_dir / "src_vocab.json"), run_dir)
-    tgt_vocab = check_specials(Vocab.load(run_dir / "tgt_vocab.json"), run_dir)
-    task = Seq2SeqTask(src_vocab, tgt_vocab, t["level"], t["lowercase"], t["max_len"])
-    names = {f.name for f in fields(Seq2SeqConfig)}
-    model = Seq2Seq(Seq2SeqConfig(**{k: v for k, v in config["model"].items() if k in names}))
-    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
+    weights=None: freshly initialised weights."""
+    return driver.load_run(run_dir, weights, device, SPEC)
 
 
 def check_specials(vocab: Vocab, run_dir) -> Vocab:

@@ -18,7 +18,7 @@ loss, root_acc (the sentence-level accuracy that papers report), node_acc (all l
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import opt
 from rnnkit.data import UNK, DataError, PaddedBatches, Vocab, read_text
 from rnnkit.data.trees import Tree, iter_trees, read_trees
 from rnnkit.nn.tree import TREE_CELLS, TreeEncoder, TreeStructure, children_lists
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
-from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths
+from rnnkit.tasks import driver
+from rnnkit.tasks.driver import model_from, sized_config
+from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.train import TrainConfig
 
 IGNORE = -100  # label of nodes left out of loss and metrics (neutral nodes in binary mode)
 BINARY = {0: 0, 1: 0, 2: IGNORE, 3: 1, 4: 1}
@@ -41,13 +43,14 @@ BINARY = {0: 0, 1: 0, 2: IGNORE, 3: 1, 4: 1}
 class TreeModelConfig:
     """Configuration of `TreeModel`, saved as config.json["model"]."""
 
-    vocab_size: int
-    cell: str = "tree-lstm"
-    emb: int = 300
-    hidden: int = 150
-    classes: int = 5
-    dropout: float = 0.5
-    supervision: str = "nodes"  # "nodes" or "root"
+    vocab_size: int = field(metadata=opt(cli=False))
+    cell: str = field(default="tree-lstm", metadata=opt("tree cell", choices=lambda: tuple(TREE_CELLS)))
+    emb: int = field(default=300, metadata=opt("word embedding size"))
+    hidden: int = field(default=150, metadata=opt("hidden units"))
+    classes: int = field(default=5, metadata=opt(cli=False))  # from the data
+    dropout: float = field(default=0.5, metadata=opt("on the embeddings and before the softmax"))
+    supervision: str = field(default="nodes", metadata=opt(
+        "loss at every labelled node (phrase level) or at the root only", choices=("nodes", "root")))
 
     def __post_init__(self):
         if self.cell not in TREE_CELLS:
@@ -132,6 +135,7 @@ class TreeTask:
 
     def __init__(self, vocab: Vocab, classes: int = 5, lower: bool = False):
         self.vocab, self.classes, self.lower = vocab, classes, lower
+        self.arity: int | None = None  # the model's, once it is loaded
 
     def summarize(self, totals: dict) -> dict:
         return {"loss": float(totals["nll"]) / max(float(totals["supervised"]), 1.0),
@@ -197,15 +201,18 @@ def tree_batches(examples: list[TreeExample], arity: int | None, batch_size: int
 
 @dataclass
 class TreeDataConfig:
-    """Where the trees come from and how they are batched (saved as config.json["data"])."""
+    """Where the trees come from and how they are batched (saved as config.json["data"]). Trees: bracketed,
+    one per line, e.g. (3 (2 It) (4 (2 's) (4 great))); .gz files are read as well."""
 
-    train: str
-    valid: str | None = None
-    classes: int = 5
-    lower: bool = False
-    min_freq: int = 1
-    batch_size: int = 25
-    eval_batch_size: int = 100
+    train: str = field(metadata=opt("training trees (SST train.txt or .txt.gz)", flag="--data"))
+    valid: str | None = field(default=None, metadata=opt(
+        "validation trees (the best checkpoint is chosen by their root accuracy)"))
+    classes: int = field(default=5, metadata=opt(
+        "5: fine-grained; 2: binary (neutral roots dropped, neutral nodes ignored)", choices=(5, 2)))
+    lower: bool = field(default=False, metadata=opt("lowercase the words"))
+    min_freq: int = field(default=1, metadata=opt("rarer training words become <unk>"))
+    batch_size: int = field(default=25, metadata=opt("trees per training batch"))
+    eval_batch_size: int = field(default=100, metadata=opt("trees per evaluation batch"))
 
     def __post_init__(self):
         if self.classes not in (2, 5):
@@ -225,9 +232,60 @@ class TreeDataConfig:
         return Vocab.build(words, min_freq=self.min_freq, specials=(UNK,))
 
 
-def _save_run_files(run_dir, task: TreeTask, model_config: TreeModelConfig, data: TreeDataConfig) -> None:
-    write_run_files(run_dir, {"vocab.json": task.vocab}, task=task.to_dict(), model=asdict(model_config),
-                    data=absolute_paths(asdict(data)))  # absolute: --resume works from any directory
+# ---- the lifecycle: what the tree task tells the driver (rnnkit.tasks.driver) ------------------------------
+
+
+@dataclass
+class TreeCorpus:
+    train: list[Tree]
+    valid: list[Tree] | None
+    task: TreeTask
+    arity: int | None = None  # the cell's (set once the model is built or loaded)
+
+
+class TreeSpec:
+    name, description = "tree", "a tree run"
+    data_config, model_config, train_config = TreeDataConfig, TreeModelConfig, TrainConfig
+    path_fields = ("train", "valid")
+
+    def prepare(self, data: TreeDataConfig, task: TreeTask | None = None) -> TreeCorpus:
+        train_trees = data.read(data.train)
+        valid_trees = data.read(data.valid) if data.valid else None
+        if task is None:
+            return TreeCorpus(train_trees, valid_trees, TreeTask(data.build_vocab(train_trees), data.classes,
+                                                                 data.lower))
+        return TreeCorpus(train_trees, valid_trees, task, task.arity)
+
+    def model_config_for(self, corpus: TreeCorpus, options: dict) -> TreeModelConfig:
+        return sized_config(TreeModelConfig, options, vocab_size=len(corpus.task.vocab), classes=corpus.task.classes)
+
+    def build_model(self, config: TreeModelConfig, corpus: TreeCorpus) -> TreeModel:
+        model = TreeModel(config)
+        corpus.arity = model.arity
+        return model
+
+    def batches(self, corpus: TreeCorpus, data: TreeDataConfig, seed: int):
+        vocab = corpus.task.vocab
+        return _batches(data, vocab, corpus.arity, corpus.train, corpus.valid, seed)
+
+    def run_files(self, corpus: TreeCorpus, config: TreeModelConfig) -> tuple[dict, dict]:
+        return {"vocab.json": corpus.task.vocab}, {"task": corpus.task.to_dict()}
+
+    def load(self, run_dir: Path, config: dict) -> tuple[TreeModel, TreeTask]:
+        model_config = model_from(self, run_dir, config)
+        vocab = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
+                                 "vocab.json", "vocab_size")
+        classes = task_field(config, run_dir, "classes", int)
+        if classes != model_config.classes:
+            raise DataError(f"{run_dir / 'config.json'}: task.classes is {classes} but model.classes is "
+                            f"{model_config.classes}")
+        model = TreeModel(model_config)
+        task = TreeTask(vocab, classes, task_field(config, run_dir, "lower", bool, False))
+        task.arity = model.arity
+        return model, task
+
+
+SPEC = TreeSpec()
 
 
 def _batches(data: TreeDataConfig, vocab: Vocab, arity, train_trees, valid_trees, seed: int):
@@ -240,35 +298,17 @@ def _batches(data: TreeDataConfig, vocab: Vocab, arity, train_trees, valid_trees
     return train, valid
 
 
-def fit(run_dir, data: TreeDataConfig, model: dict | None = None, train: TrainConfig | None = None) -> list[dict]:
+def fit(run_dir, data: TreeDataConfig, model: dict | None = None, train: TrainConfig | None = None,
+        overwrite: bool = False, callbacks=()) -> list[dict]:
     """Train a tree model into RUN_DIR with the shared Trainer; returns its history.
     `model`: TreeModelConfig fields other than vocab_size and classes (taken from the data)."""
-    train = train or TrainConfig(optimizer="adam")
-    train_trees = data.read(data.train)
-    valid_trees = data.read(data.valid) if data.valid else None
-    vocab = data.build_vocab(train_trees)
-    model_config = TreeModelConfig(vocab_size=len(vocab), classes=data.classes, **(model or {}))
-    task = TreeTask(vocab, data.classes, data.lower)
-    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
-    net = TreeModel(model_config)
-    train_batches, valid_batches = _batches(data, vocab, net.arity, train_trees, valid_trees, train.seed)
-    _save_run_files(run_dir, task, model_config, data)
-    with Trainer(net, task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit()
+    return driver.fit(SPEC, run_dir, data, model or {}, train or TrainConfig(), overwrite=overwrite,
+                      callbacks=callbacks)
 
 
-def resume(run_dir) -> list[dict]:
+def resume(run_dir, epochs: int | None = None, **train_changes) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    config = read_run_config(run_dir, "tree", "a tree run")
-    data = TreeDataConfig(**config["data"])
-    vocab = Vocab.load(Path(run_dir) / "vocab.json")
-    net = TreeModel(TreeModelConfig(**config["model"]))
-    train = TrainConfig.from_dict(config["train"])
-    valid_trees = data.read(data.valid) if data.valid else None
-    train_batches, valid_batches = _batches(data, vocab, net.arity, data.read(data.train), valid_trees, train.seed)
-    task = TreeTask(vocab, data.classes, data.lower)
-    with Trainer(net, task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit(resume=True)
+    return driver.resume(run_dir, SPEC, epochs, **train_changes)
 
 
 # ---- trained runs: load, evaluate, predict -------------------------------------------------------------
@@ -276,11 +316,7 @@ def resume(run_dir) -> list[dict]:
 
 def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
     """Rebuild a trained tree model from RUN_DIR (config.json, vocab.json, best or last weights; no pickle)."""
-    config = read_run_config(run_dir, "tree", "a tree run")
-    t = config["task"]
-    task = TreeTask(Vocab.load(Path(run_dir) / "vocab.json"), t["classes"], t.get("lower", False))
-    model = TreeModel(TreeModelConfig(**config["model"]))
-    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
+    return driver.load_run(run_dir, weights, device, SPEC)
 
 
 def evaluate_file(run_dir, path, batch_size: int = 100) -> dict:
