@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -117,7 +118,16 @@ def from_dict(cls, values, where: str, ignore: tuple[str, ...] | set[str] = ()):
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
-        raise DataError(f"{where}: {e}") from None
+        raise DataError(f"{where}: {e}{_flag_hint(cls, str(e))}") from None
+
+
+def _flag_hint(cls, message: str) -> str:
+    """" (--flag)" for the first field of `cls` that a validation message names, so a command-line user
+    sees which option to change."""
+    for f in cli_fields(cls):
+        if re.search(rf"\b{re.escape(f.name)}\b", message):
+            return f" ({_flag(f)})"
+    return ""
 
 
 def check_types(cls, values: dict, where: str) -> None:

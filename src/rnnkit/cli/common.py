@@ -123,9 +123,17 @@ def add_train_command(train_sub, spec, help: str, description: str | None = None
     g.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly; with --epochs N, "
                    "train it up to N epochs in all")
     add_options(p, spec.data_config, "data")
-    add_options(p, spec.model_config, "model")
+    seen: set[str] = set()
+    for cls in model_configs(spec):
+        add_options(p, cls, "model", title="model" if not seen else f"model ({cls.__name__})", skip=tuple(seen))
+        seen |= {f.name for f in dataclasses.fields(cls)}
     add_options(p, spec.train_config, "train", title="training")
     return p
+
+
+def model_configs(spec) -> tuple:
+    """The model dataclasses of a task: one, or several picked by an option (lm: --model rnn|nplm)."""
+    return getattr(spec, "model_configs", (spec.model_config,))
 
 
 @dataclasses.dataclass
@@ -159,14 +167,18 @@ def resolve(args, spec) -> Resolved:
             if not isinstance(sections.get(section, {}), dict):
                 raise UsageError(f"{where}: {section}: expected a table/object of options, found "
                                  f"{type(sections[section]).__name__}")
-    own = {f.name for f in cli_fields(spec.model_config)}
-    model = {k: v for k, v in sections.get("model", {}).items()
-             if k in own or k not in {f.name for f in dataclasses.fields(spec.model_config)}}
+    classes = model_configs(spec)
+    own = {f.name for cls in classes for f in cli_fields(cls)}
+    derived = {f.name for cls in classes for f in dataclasses.fields(cls)} - own  # sizes: from the data
+    model = {k: v for k, v in sections.get("model", {}).items() if k not in derived}
     model.update(given(args, "model"))
-    check_types(spec.model_config, model, f"{where}: model")
+    for key, value in model.items():  # each key checked against the class that has it
+        owner = next((cls for cls in classes if key in {f.name for f in dataclasses.fields(cls)}), classes[0])
+        check_types(owner, {key: value}, f"{where}: model")
     data = from_dict(spec.data_config, {**sections.get("data", {}), **given(args, "data")}, f"{where}: data")
     train = from_dict(spec.train_config, {**sections.get("train", {}), **given(args, "train")}, f"{where}: train")
-    return Resolved(data, {**defaults(spec.model_config), **model}, train)
+    model_defaults = spec.model_defaults(model) if hasattr(spec, "model_defaults") else defaults(classes[0])
+    return Resolved(data, {**model_defaults, **model}, train)
 
 
 def run_train(args, spec, describe=None, after=None) -> int:
@@ -198,12 +210,15 @@ def run_train(args, spec, describe=None, after=None) -> int:
         return 0
     driver.check_out(args.out, args.overwrite)  # before the data is read: fail fast
     prepared = spec.prepare(resolved.data)
-    if describe is not None:
+    spec.model_config_for(prepared, dict(resolved.model))  # the model options are checked before any output
+    quiet = resolved.train.quiet
+    if describe is not None and not quiet:
         print(describe(prepared), file=sys.stderr)
     history = driver.fit(spec, args.out, resolved.data, resolved.model, resolved.train, overwrite=args.overwrite,
                          prepared=prepared)
-    print_history(history)
-    print(f"run saved in {args.out}", file=sys.stderr)
-    if after is not None:
-        after(args.out)
+    if not quiet:
+        print_history(history)
+        print(f"run saved in {args.out}", file=sys.stderr)
+        if after is not None:
+            after(args.out)
     return 0

@@ -21,15 +21,14 @@ Bengio et al. 2003's feed-forward model lives in `rnnkit.tasks.nplm`; both share
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import defaults, from_dict, opt
 from rnnkit.data import (
     EOS,
     LEVELS,
@@ -37,7 +36,6 @@ from rnnkit.data import (
     DataError,
     LMBatch,
     LMStream,
-    RollingWindows,
     Vocab,
     bundled_path,
     detokenize,
@@ -45,58 +43,33 @@ from rnnkit.data import (
     tokenize,
 )
 from rnnkit.generate import SamplingOptions, generate
-from rnnkit.tasks.runs import LoadedRun, load_run_weights, read_run_config, write_run_files
-from rnnkit.train import TrainConfig, Trainer, seed_everything
-from rnnkit.train.checkpoint import absolute_paths
-
-LN2 = math.log(2.0)
-
-
-@dataclass
-class LMOutput:
-    """What a language model's forward returns (the Trainer <-> task contract)."""
-
-    loss: torch.Tensor  # scalar: sum over time of token NLL, mean over batch rows
-    logits: torch.Tensor  # (B, T, V)
-    state: Any  # recurrent state to carry to the next window
-    stats: dict  # {"nll": summed token NLL, "tokens": number of predicted tokens}
-
-
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Zaremba convention: sum over (B, T) of -log p(target), divided by B. Also returns summable stats."""
-    b, t, v = logits.shape
-    nll = F.cross_entropy(logits.reshape(b * t, v).float(), targets.reshape(b * t), reduction="sum")
-    stats = {"nll": nll.detach(), "tokens": b * t}
-    return nll / b, stats
-
-
-def summarize_lm(totals: dict, level: str) -> dict:
-    """Summed stats -> per-token loss (nats), and ppl (word level) or bpc (char level)."""
-    tokens = float(totals["tokens"])
-    loss = float(totals["nll"]) / max(tokens, 1.0)
-    metrics = {"loss": loss}
-    if level == "char":
-        metrics["bpc"] = loss / LN2
-    else:
-        metrics["ppl"] = math.exp(min(loss, 700.0))
-    return metrics
+from rnnkit.tasks import driver
+from rnnkit.tasks.driver import cell_names, sized_config
+from rnnkit.tasks.next_token import LMOutput, LMTask, lm_loss, summarize_lm  # noqa: F401 (re-exported)
+from rnnkit.tasks.nplm import NPLM, NPLMConfig
+from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.train import TrainConfig, Trainer
 
 
 @dataclass
 class RNNLMConfig:
     """Configuration of `RNNLM`, saved as JSON in the run directory."""
 
-    vocab_size: int
-    cell: str = "lstm"
-    layers: int = 2
-    hidden: int = 128
-    emb: int = 128
-    dropout: float = 0.0
-    tied: bool = False
-    init_range: float = 0.1  # uniform(-a, a) for every parameter (Zaremba); 0 keeps the layers' default init
-    model: str = "rnn"
+    vocab_size: int = field(metadata=opt(cli=False))
+    cell: str = field(default="lstm", metadata=opt("recurrent cell", choices=cell_names))
+    layers: int = field(default=2, metadata=opt("stacked recurrent layers"))
+    hidden: int = field(default=128, metadata=opt("hidden units"))
+    emb: int | None = field(default=None, metadata=opt("embedding size (none: the hidden size; nplm: 60)"))
+    dropout: float = field(default=0.0, metadata=opt("on the embeddings, between layers, before the decoder"))
+    tied: bool = field(default=False, metadata=opt("tie decoder and embedding weights (needs emb == hidden)"))
+    init_range: float = field(default=0.1, metadata=opt(  # uniform(-a, a) for every parameter (Zaremba)
+        "uniform(-a, a) init of every parameter; 0: the layers' default"))
+    model: str = field(default="rnn", metadata=opt("recurrent LM, or Bengio's feed-forward NPLM",
+                                                   choices=("rnn", "nplm")))
 
     def __post_init__(self):
+        if self.emb is None:
+            self.emb = self.hidden
         if self.tied and self.emb != self.hidden:
             raise ValueError(f"tied weights need the embedding size to equal the hidden size, "
                              f"got emb={self.emb}, hidden={self.hidden}")
@@ -153,50 +126,26 @@ class RNNLM(nn.Module):
 # ---- configs as JSON ------------------------------------------------------------------------------
 
 
+MODEL_CONFIGS = {"rnn": RNNLMConfig, "nplm": NPLMConfig}  # config.json's model.model picks the class
+
+
 def config_to_dict(config) -> dict:
     return asdict(config)
 
 
-def config_from_dict(d: dict):
-    """Rebuild the model config saved in a run directory (the 'model' key picks the class)."""
-    from rnnkit.tasks.nplm import NPLMConfig
-
-    classes = {"rnn": RNNLMConfig, "nplm": NPLMConfig}
-    kind = d.get("model", "rnn")
-    if kind not in classes:
-        raise ValueError(f"unknown language model kind {kind!r}; expected one of {sorted(classes)}")
-    cls = classes[kind]
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in names})
+def config_from_dict(d: dict, where: str = "model"):
+    """Rebuild the model config saved in a run directory (the 'model' key picks the class), strictly."""
+    kind = d.get("model", "rnn") if isinstance(d, dict) else None
+    if kind not in MODEL_CONFIGS:
+        raise DataError(f"{where}: model: expected one of {', '.join(MODEL_CONFIGS)}, found {kind!r}")
+    return from_dict(MODEL_CONFIGS[kind], d, where)
 
 
 def build_model(config) -> nn.Module:
-    from rnnkit.tasks.nplm import NPLM, NPLMConfig
-
     return NPLM(config) if isinstance(config, NPLMConfig) else RNNLM(config)
 
 
 # ---- the task: data, metrics, run directories ------------------------------------------------------
-
-
-class LMTask:
-    """What the Trainer needs to know about language modelling: how to report summed stats."""
-
-    name = "lm"
-    monitor = "loss"
-    monitor_mode = "min"
-
-    def __init__(self, vocab: Vocab, level: str):
-        if level not in LEVELS:
-            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-        self.vocab = vocab
-        self.level = level
-
-    def summarize(self, totals: dict) -> dict:
-        return summarize_lm(totals, self.level)
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "level": self.level}
 
 
 def specials_for(level: str) -> tuple[str, ...]:
@@ -211,6 +160,7 @@ class LMCorpus:
     train: torch.Tensor  # (N_train,) token indices
     valid: torch.Tensor  # (N_valid,)
     valid_source: str  # the file, or "last 10% of <train file>"
+    task: LMTask | None = None  # what the Trainer summarizes (set by the driver's prepare)
 
 
 def load_corpus(train_path, valid_path=None, level: str = "char", min_freq: int = 1,
@@ -235,21 +185,6 @@ def load_corpus(train_path, valid_path=None, level: str = "char", min_freq: int 
     return LMCorpus(vocab, level, encode(train_tokens), encode(valid_tokens), source)
 
 
-def save_run_files(run_dir, task: LMTask, model_config, data: dict) -> None:
-    """vocab.json and the task / model / data entries of config.json (the Trainer adds "train")."""
-    write_run_files(run_dir, {"vocab.json": task.vocab}, task=task.to_dict(), model=config_to_dict(model_config),
-                    data=data)
-
-
-def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
-    """Rebuild a trained language model from RUN_DIR (no pickle, no user code): config.json, vocab.json
-    and `best.safetensors` (or `weights.safetensors` with weights="last")."""
-    config = read_run_config(run_dir, "lm", "a language-model run")
-    task = LMTask(Vocab.load(Path(run_dir) / "vocab.json"), config["task"]["level"])
-    model = build_model(config_from_dict(config["model"]))
-    return LoadedRun(load_run_weights(run_dir, model, weights, device), task, config)
-
-
 # ---- verbs: fit, evaluate, sample --------------------------------------------------------------------
 
 
@@ -257,14 +192,15 @@ def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
 class LMDataConfig:
     """Where the text comes from and how it is batched (saved as config.json["data"])."""
 
-    train: str | None = None  # None: the bundled tiny Shakespeare
-    valid: str | None = None  # None: the last `valid_fraction` of train
-    level: str = "char"
-    min_freq: int = 1
-    valid_fraction: float = 0.1
-    batch_size: int = 32  # B columns of the stream
-    bptt: int = 64  # T steps per window (truncated BPTT)
-    eval_batch_size: int = 10
+    train: str | None = field(default=None, metadata=opt(
+        "training text (UTF-8, or .gz); none: the bundled tiny Shakespeare", flag="--data"))
+    valid: str | None = field(default=None, metadata=opt("validation text; none: the last --valid-fraction"))
+    level: str = field(default="char", metadata=opt("characters or whitespace words", choices=LEVELS))
+    min_freq: int = field(default=1, metadata=opt("rarer words become <unk>"))
+    valid_fraction: float = field(default=0.1, metadata=opt("held back from the end of --data without --valid"))
+    batch_size: int = field(default=32, metadata=opt("B columns of the token stream"))
+    bptt: int = field(default=64, metadata=opt("T steps per truncated-BPTT window"))
+    eval_batch_size: int = field(default=10, metadata=opt("columns of the validation stream"))
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -315,34 +251,72 @@ def sample_text(run: LoadedRun, prime: str = "", length: int = 500, num_samples:
     return [detokenize(prime_tokens + vocab.decode(row.tolist()), level) for row in ids]
 
 
-def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: LMCorpus | None = None) -> list[dict]:
+# ---- the lifecycle: what language modelling tells the driver (rnnkit.tasks.driver) -----------------------
+
+
+class LMSpec:
+    name, description = "lm", "a language-model run"
+    data_config, model_config, train_config = LMDataConfig, RNNLMConfig, TrainConfig
+    model_configs = (RNNLMConfig, NPLMConfig)  # --model picks one; the command line offers both's options
+    path_fields = ("train", "valid")
+
+    def prepare(self, data: LMDataConfig, task: LMTask | None = None) -> LMCorpus:
+        corpus = data.load(None if task is None else task.vocab)
+        corpus.task = LMTask(corpus.vocab, data.level)
+        return corpus
+
+    def model_defaults(self, options: dict) -> dict:
+        return defaults(MODEL_CONFIGS.get(options.get("model", "rnn"), RNNLMConfig))
+
+    def model_config_for(self, corpus: LMCorpus, options: dict):
+        cls = MODEL_CONFIGS.get(options.get("model", "rnn"), RNNLMConfig)
+        own = {f.name for f in fields(cls)}
+        foreign = sorted(k for k in options if k not in own)
+        if foreign:
+            raise DataError(f"model: {foreign[0]} does not apply to a model {options.get('model', 'rnn')!r} "
+                            f"language model (its options: {', '.join(sorted(own - {'vocab_size'}))})")
+        return sized_config(cls, options, vocab_size=len(corpus.vocab))
+
+    def build_model(self, config, corpus: LMCorpus) -> nn.Module:
+        return build_model(config)
+
+    def batches(self, corpus: LMCorpus, data: LMDataConfig, seed: int):
+        return data.batches(corpus)
+
+    def run_files(self, corpus: LMCorpus, config) -> tuple[dict, dict]:
+        return {"vocab.json": corpus.vocab}, {"task": corpus.task.to_dict()}
+
+    def load(self, run_dir: Path, config: dict):
+        model_config = config_from_dict(config["model"], f"{run_dir / 'config.json'}: model")
+        vocab = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
+                                 "vocab.json", "vocab_size")
+        level = task_field(config, run_dir, "level", str)
+        if level not in LEVELS:
+            raise DataError(f"{run_dir / 'config.json'}: task.level: expected one of {LEVELS}, found {level!r}")
+        return build_model(model_config), LMTask(vocab, level)
+
+
+SPEC = LMSpec()
+
+
+def load_run(run_dir, weights: str = "best", device: str = "cpu") -> LoadedRun:
+    """Rebuild a trained language model from RUN_DIR (no pickle, no user code): config.json, vocab.json
+    and `best.safetensors` (or `weights.safetensors` with weights="last")."""
+    return driver.load_run(run_dir, weights, device, SPEC)
+
+
+def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: LMCorpus | None = None,
+        overwrite: bool = False, callbacks=()) -> list[dict]:
     """Train a language model from scratch into RUN_DIR with the shared Trainer; returns its history.
 
     `model_config.vocab_size` must match the corpus vocabulary (load the corpus first with `data.load()`).
     A time budget is `train.max_minutes`: a deadline the Trainer checks after every step."""
     corpus = corpus or data.load()
-    if model_config.vocab_size != len(corpus.vocab):
-        raise ValueError(f"model vocab_size {model_config.vocab_size} != vocabulary size {len(corpus.vocab)}")
-    task = LMTask(corpus.vocab, data.level)
-    seed_everything(train.seed)  # before building: the same seed gives the same initial weights
-    model = build_model(model_config)
-    train_batches, valid_batches = data.batches(corpus)
-    save_run_files(run_dir, task, model_config, absolute_paths(asdict(data)))  # --resume from any directory
-    with Trainer(model, task, train_batches, valid_batches, train, run_dir) as trainer:
-        return trainer.fit()
+    corpus.task = LMTask(corpus.vocab, data.level)
+    return driver.fit(SPEC, run_dir, data, model_config, train, overwrite=overwrite, prepared=corpus,
+                      callbacks=callbacks)
 
 
-def resume(run_dir) -> list[dict]:
+def resume(run_dir, epochs: int | None = None, **train_changes) -> list[dict]:
     """Continue the run saved in RUN_DIR exactly where its last checkpoint stopped."""
-    config = read_run_config(run_dir, "lm", "a language-model run")
-    data_dict = dict(config["data"])
-    windows = data_dict.pop("windows_per_epoch", None)
-    data = LMDataConfig(**data_dict)
-    corpus = data.load(vocab=Vocab.load(Path(run_dir) / "vocab.json"))
-    task = LMTask(corpus.vocab, data.level)
-    train_batches, valid_batches = data.batches(corpus)
-    if windows:
-        train_batches = RollingWindows(train_batches, windows)
-    model = build_model(config_from_dict(config["model"]))
-    with Trainer(model, task, train_batches, valid_batches, TrainConfig.from_dict(config["train"]), run_dir) as t:
-        return t.fit(resume=True)
+    return driver.resume(run_dir, SPEC, epochs, **train_changes)

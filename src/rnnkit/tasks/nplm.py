@@ -13,29 +13,32 @@ embedding (index V of the embedding table).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from rnnkit.config import opt
 from rnnkit.data import LMBatch
-from rnnkit.tasks.lm import LMOutput, lm_loss
+from rnnkit.tasks.next_token import LMOutput, lm_loss
 
 
 @dataclass
 class NPLMConfig:
-    """Configuration of `NPLM`, saved as JSON in the run directory."""
+    """Configuration of `NPLM`, saved as JSON in the run directory (`rnnkit train lm --model nplm`)."""
 
-    vocab_size: int
-    context: int = 4  # n - 1: number of previous tokens seen
-    emb: int = 60  # m
+    vocab_size: int = field(metadata=opt(cli=False))
+    context: int = field(default=4, metadata=opt("nplm: n - 1, the number of previous tokens seen"))
+    emb: int | None = 60  # m
     hidden: int = 100  # h
-    direct: bool = True  # the direct embedding -> output connections W
+    direct: bool = field(default=True, metadata=opt("nplm: the direct embedding -> output connections W"))
     dropout: float = 0.0
     init_range: float = 0.1
     model: str = "nplm"
 
     def __post_init__(self):
+        if self.emb is None:
+            self.emb = 60
         for name in ("vocab_size", "context", "emb", "hidden"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
