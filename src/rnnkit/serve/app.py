@@ -1,0 +1,222 @@
+"""The HTTP application: FastAPI routes over one engine (rnnkit.serve.engines) and one micro-batcher.
+
+    POST /v1/predict     {"inputs": [...]}                       classify, tag, forecast, tree
+    POST /v1/generate    {"prime", "length", "temperature", "top_k", "top_p", "greedy", "seed", "stream"}   lm
+    POST /v1/translate   {"inputs": [...], "beam": 1, "attention": false}                                  seq2seq
+    GET  /v1/health      GET /v1/model      GET / (the playground)      GET /docs (OpenAPI, from FastAPI)
+
+Every error is JSON {"error": message, "status": code}: 413 (body too large), 422 (malformed JSON, a wrong
+field, an input over a limit), 404 (an endpoint of another task), 408 (request timeout), 500 (a bug: the
+message only, never a traceback).
+"""
+
+
+import asyncio
+import json
+import tempfile
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+STATIC = Path(__file__).with_name("static")
+
+
+@dataclass
+class Limits:
+    max_body_bytes: int = 1_000_000
+    max_inputs: int = 64  # inputs per request
+    max_tokens: int = 512  # tokens (rows for forecast) per input
+    max_generate: int = 2000  # tokens per /v1/generate
+    max_beam: int = 16
+    timeout_s: float = 30.0
+    max_batch: int = 32  # micro-batch: items per model call (1: one request at a time)
+    max_wait_ms: float = 5.0  # micro-batch: how long the first request waits for company
+
+
+def require_serve():
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        from rnnkit.cli.common import UsageError
+
+        raise UsageError("rnnkit serve needs the serve extra: pip install 'rnnkit[serve]'") from None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is answered 413 (by Content-Length, or counted)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await _send_json(send, 413, f"request body of {int(length)} bytes, over the limit of {self.limit}")
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge(f"request body over the limit of {self.limit} bytes")
+            return message
+
+        return await self.app(scope, counted, send)
+
+
+async def _send_json(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message, "status": status}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
+    """The FastAPI app serving the run in RUN_DIR with the torch or the onnx backend."""
+    require_serve()
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+    from starlette.exceptions import HTTPException
+
+    from rnnkit.serve import schemas
+    from rnnkit.serve.batching import MicroBatcher
+    from rnnkit.serve.engines import InputError
+
+    limits = limits or Limits()
+    engine, keep = load_engine(run_dir, backend, limits)
+    batcher = MicroBatcher(engine.run_batch, limits.max_batch, limits.max_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await batcher.start()
+        yield
+        await batcher.stop()
+        if keep is not None:
+            keep.cleanup()
+
+    app = FastAPI(title=f"rnnkit {engine.task}", lifespan=lifespan,
+                  description=f"Serving {engine.task} run {run_dir} with the {backend} backend")
+    app.state.engine, app.state.batcher, app.state.limits = engine, batcher, limits
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+
+    def error(status: int, message: str):
+        return JSONResponse({"error": message, "status": status}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, exc):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error(422, f"{where or 'body'}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(HTTPException)
+    async def _http(request, exc):
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(_TooLarge)
+    async def _large(request, exc):
+        return error(413, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _bug(request, exc):
+        return error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    async def batched(items):
+        try:
+            return await asyncio.wait_for(batcher.submit(items), limits.timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(408, f"request timed out after {limits.timeout_s:g} s") from None
+
+    def only(endpoint: str):
+        if engine.endpoint != endpoint:
+            raise HTTPException(404, f"a {engine.task} run does not serve /v1/{endpoint}; it serves "
+                                     f"/v1/{engine.endpoint}")
+
+    def checked(inputs: list) -> list:
+        if len(inputs) > limits.max_inputs:
+            raise HTTPException(422, f"inputs: {len(inputs)} inputs, more than the limit of {limits.max_inputs}")
+        try:
+            return engine.check(inputs)
+        except InputError as e:
+            raise HTTPException(422, str(e)) from None
+
+    @app.post("/v1/predict")
+    async def predict(body: schemas.PredictRequest) -> dict[str, Any]:
+        only("predict")
+        return {"outputs": await batched(checked(body.inputs))}
+
+    @app.post("/v1/translate")
+    async def translate(body: schemas.TranslateRequest) -> dict[str, Any]:
+        only("translate")
+        if body.beam > limits.max_beam:
+            raise HTTPException(422, f"beam: {body.beam}, more than the limit of {limits.max_beam}")
+        items = [(x, tokens, body.beam, body.attention) for x, tokens in checked(body.inputs)]
+        return {"outputs": await batched(items)}
+
+    @app.post("/v1/generate")
+    async def generate(body: schemas.GenerateRequest, request: Request):
+        only("generate")
+        if body.length > limits.max_generate:
+            raise HTTPException(422, f"length: {body.length}, more than the limit of {limits.max_generate}")
+        try:
+            engine.prime_ids(body.prime)
+            options = body.sampling()
+        except (InputError, ValueError) as e:
+            raise HTTPException(422, str(e)) from None
+        tokens = engine.generate(body.prime, body.length, options, body.seed)
+        if not body.stream:
+            text = await asyncio.wait_for(asyncio.to_thread(lambda: list(tokens)), limits.timeout_s)
+            return {"prime": body.prime, "tokens": text, "text": body.prime + engine.join(text)}
+        return StreamingResponse(schemas.events(tokens, body.prime, engine.join), media_type="text/event-stream")
+
+    @app.get("/v1/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "task": engine.task, "backend": backend, "batches": batcher.batches,
+                "items": batcher.items}
+
+    @app.get("/v1/model")
+    async def model() -> dict[str, Any]:
+        return {"task": engine.task, "backend": backend, "endpoint": f"/v1/{engine.endpoint}",
+                "run_dir": str(run_dir), "config": engine.run.config, "metrics": engine.metrics,
+                "limits": asdict(limits), **engine.info()}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def playground():
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    return app
+
+
+def load_engine(run_dir, backend: str, limits: Limits):
+    """(engine, temporary directory of the onnx export or None); safetensors + JSON only."""
+    from rnnkit.cli.common import UsageError
+    from rnnkit.export import load, task_of
+    from rnnkit.serve.engines import ENGINES
+
+    if backend not in ("torch", "onnx"):
+        raise UsageError(f"--backend {backend}: expected torch or onnx")
+    task = task_of(run_dir)
+    if task not in ENGINES:
+        raise UsageError(f"{run_dir}: a {task!r} run cannot be served")
+    run = load(run_dir)
+    keep, onnx_dir = None, None
+    if backend == "onnx":
+        from rnnkit.export import export_run
+
+        keep = tempfile.TemporaryDirectory(prefix="rnnkit-serve-")
+        onnx_dir = export_run(run, Path(keep.name) / "onnx", source=str(run_dir))
+    engine = ENGINES[task](run, backend, limits, onnx_dir)
+    engine.task, engine.run_dir = task, Path(run_dir)
+    from rnnkit.serve.engines import best_metrics
+
+    engine.metrics = best_metrics(run_dir, run.task)
+    return engine, keep

@@ -1,0 +1,80 @@
+"""Dynamic micro-batching: concurrent requests share one model call.
+
+A request submits its items (texts, windows, sentences) and awaits their results. One worker task takes the
+first waiting request, then keeps collecting until ``max_batch`` items are gathered or ``max_wait_ms`` has
+passed since that first request, runs the whole batch once (in one thread, so model calls never overlap) and
+hands every request its own slice of the results. The engines pad each batch themselves, with a lengths
+input, so a request's results do not depend on what it was batched with. ``max_batch=1``: one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+
+class MicroBatcher:
+    def __init__(self, fn, max_batch: int = 32, max_wait_ms: float = 5.0):
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch} and {max_wait_ms}")
+        self.fn, self.max_batch, self.max_wait = fn, max_batch, max_wait_ms / 1000.0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-batch")
+        self.queue: asyncio.Queue | None = None
+        self.worker: asyncio.Task | None = None
+        self.batches = self.items = 0  # counters, for /v1/health and the benchmark
+
+    async def start(self) -> None:
+        self.queue = asyncio.Queue()
+        self.worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            try:
+                await self.worker
+            except asyncio.CancelledError:
+                pass
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, items: list) -> list:
+        if self.queue is None:
+            await self.start()
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((items, future))
+        return await future
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            n, deadline = len(batch[0][0]), loop.time() + self.max_wait
+            while n < self.max_batch:
+                try:
+                    nxt = self.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        nxt = await asyncio.wait_for(self.queue.get(), left)
+                    except asyncio.TimeoutError:
+                        break
+                batch.append(nxt)
+                n += len(nxt[0])
+            batch = [(items, f) for items, f in batch if not f.cancelled()]  # timed out while waiting
+            if not batch:
+                continue
+            flat = [x for items, _ in batch for x in items]
+            try:
+                results = await loop.run_in_executor(self.executor, self.fn, flat)
+            except Exception as e:  # every request of the batch gets the error (answered 500, no traceback)
+                for _, f in batch:
+                    if not f.done():
+                        f.set_exception(e)
+                continue
+            self.batches, self.items = self.batches + 1, self.items + len(flat)
+            start = 0
+            for items, f in batch:
+                if not f.done():
+                    f.set_result(results[start: start + len(items)])
+                start += len(items)

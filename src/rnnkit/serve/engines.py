@@ -1,0 +1,352 @@
+"""What the server computes, per task and backend: validated inputs in, JSON-ready outputs out.
+
+An engine has ``check(inputs) -> items`` (raises InputError, answered 422), ``run(items) -> outputs`` (one
+call per micro-batch, from the batching thread) and the task's extras (``generate`` for lm). The torch backend
+calls the task modules' own functions (classify.predict_proba, tag.predict, forecast's model, tree's
+predict_trees, decode.translate, generate_steps); the onnx backend runs the graphs of rnnkit.export through
+onnxruntime (exported at start-up from the run's safetensors, into a temporary directory).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class InputError(ValueError):
+    """A request whose content cannot be served (wrong type, too long, too many): HTTP 422."""
+
+
+def best_metrics(run_dir, task) -> dict:
+    """The validation metrics of the best epoch (the Trainer's monitor), {} when none was validated."""
+    from rnnkit.train.progress import read_metrics
+
+    try:
+        records = [r for r in read_metrics(run_dir) if r.get("split") == "valid"]
+    except (OSError, ValueError):
+        return {}
+    monitor, mode = getattr(task, "monitor", "loss"), getattr(task, "monitor_mode", "min")
+    records = [r for r in records if monitor in r.get("metrics", {})]
+    if not records:
+        return {}
+    pick = min if mode == "min" else max
+    best = pick(records, key=lambda r: r["metrics"][monitor])
+    return {"epoch": best.get("epoch"), **best["metrics"]}
+
+
+class Engine:
+    """Shared: the loaded run, the backend, the limits; subclasses write check / run."""
+
+    endpoint = "predict"
+
+    task = ""
+    metrics: dict = {}
+
+    def __init__(self, run, backend: str, limits, onnx_dir: Path | None = None):
+        self.run, self.backend, self.limits = run, backend, limits
+        self.sessions = {}
+        if onnx_dir is not None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            for f in sorted(onnx_dir.glob("*.onnx")):
+                self.sessions[f.stem] = ort.InferenceSession(str(f), options, providers=["CPUExecutionProvider"])
+
+    def texts(self, inputs, what: str = "text") -> list[list[str]]:
+        out = []
+        for k, x in enumerate(inputs):
+            tokens = x.split() if isinstance(x, str) else x
+            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                raise InputError(f"inputs[{k}]: expected a {what} (a string, or a list of tokens)")
+            if not tokens:
+                raise InputError(f"inputs[{k}]: expected at least one token, found an empty {what}")
+            if len(tokens) > self.limits.max_tokens:
+                raise InputError(f"inputs[{k}]: {len(tokens)} tokens, more than the limit of {self.limits.max_tokens}")
+            out.append(tokens)
+        return out
+
+    def check(self, inputs) -> list:
+        raise NotImplementedError
+
+    def run_batch(self, items) -> list:
+        raise NotImplementedError
+
+    def info(self) -> dict:
+        return {}
+
+
+def _pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    out = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
+    for b, r in enumerate(rows):
+        out[b, : len(r)] = r
+    return out, lengths
+
+
+# ---- classify -----------------------------------------------------------------------------------------------
+class ClassifyEngine(Engine):
+    def check(self, inputs):
+        return self.texts(inputs)
+
+    def run_batch(self, items):
+        from rnnkit.tasks import classify
+
+        labels = self.run.task.labels
+        if self.backend == "torch":
+            probs = classify.predict_proba(self.run, items).numpy()
+        else:
+            tokens, lengths = _pad([self.run.task.encode(t) for t in items])
+            (probs,) = self.sessions["model"].run(["probs"], {"tokens": tokens, "lengths": lengths})
+        return [{"label": labels[int(p.argmax())], "probs": dict(zip(labels, map(float, p)))} for p in probs]
+
+    def info(self):
+        return {"labels": self.run.task.labels}
+
+
+# ---- tag ------------------------------------------------------------------------------------------------------
+class TagEngine(Engine):
+    def check(self, inputs):
+        return self.texts(inputs, "sentence")
+
+    def run_batch(self, items):
+        from rnnkit.export import runtime
+        from rnnkit.tasks import tag
+
+        if self.backend == "torch":
+            tags = tag.predict(self.run, items)
+        else:
+            batch = tag.collate(tag.encode([tag.Sentence(w, None, 0) for w in items], self.run.task))
+            feeds = {"words": batch.words.numpy(), "lengths": batch.lengths.numpy()}
+            if self.run.model.chars is not None:
+                feeds.update(chars=batch.chars.numpy(), char_lengths=batch.char_lengths.numpy())
+            (emissions,) = self.sessions["model"].run(["emissions"], feeds)
+            crf, names = self.run.model.crf, self.run.task.tags.itos
+            if crf is None:
+                ids = [row[:n].argmax(-1).tolist() for row, n in zip(emissions, batch.lengths.tolist())]
+            else:
+                ids = runtime.viterbi(emissions, batch.lengths.numpy(), crf.transitions.detach().numpy(),
+                                      None if crf.start is None else crf.start.detach().numpy(),
+                                      None if crf.end is None else crf.end.detach().numpy())
+            tags = [[names[k] for k in row] for row in ids]
+        return [{"tokens": w, "tags": t} for w, t in zip(items, tags)]
+
+    def info(self):
+        return {"tags": self.run.task.tags.itos}
+
+
+# ---- forecast ------------------------------------------------------------------------------------------------
+class ForecastEngine(Engine):
+    def check(self, inputs):
+        norm, W = self.run.normalizer, self.run.data.window
+        C = len(norm.columns)
+        out = []
+        for k, rows in enumerate(inputs):
+            try:
+                values = np.asarray(rows, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise InputError(f"inputs[{k}]: expected a list of numbers (or of rows of {C} numbers)") from None
+            values = values[:, None] if values.ndim == 1 and C == 1 else values
+            if values.ndim != 2 or values.shape[1] != C:
+                raise InputError(f"inputs[{k}]: expected rows of {C} values ({', '.join(norm.columns)}), "
+                                 f"found shape {list(values.shape)}")
+            if len(values) < W:
+                raise InputError(f"inputs[{k}]: expected at least {W} rows (the model's window), found {len(values)}")
+            if len(values) > self.limits.max_tokens:
+                raise InputError(f"inputs[{k}]: {len(values)} rows, more than the limit of {self.limits.max_tokens}")
+            if not np.isfinite(values).all():
+                raise InputError(f"inputs[{k}]: expected finite numbers, found NaN or infinity")
+            out.append(values)
+        return out
+
+    def run_batch(self, items):
+        W = self.run.data.window
+        windows = np.stack([v[-W:] for v in items])  # (B, W, C)
+        if self.backend == "torch":
+            z = torch.as_tensor(self.run.normalizer.apply(windows), dtype=torch.float32)
+            with torch.no_grad():
+                y = (self.run.model.forecast(z) * self.run.model.std + self.run.model.mean).numpy()
+        else:
+            (y,) = self.sessions["model"].run(["forecast"], {"values": windows.astype(np.float32)})
+        band = self.band()
+        out = []
+        for v, f in zip(items, y.astype(np.float64)):
+            result = {"history": v[:, 0].tolist(), "forecast": f.tolist()}
+            if band is not None:
+                result.update(lower=(f - band).tolist(), upper=(f + band).tolist())
+            out.append(result)
+        return out
+
+    def band(self) -> float | None:
+        """Half-width of an approximate 95% interval: 1.96 · the best epoch's validation RMSE."""
+        rmse = self.metrics.get("rmse")
+        return None if rmse is None or not math.isfinite(rmse) else 1.96 * rmse
+
+    def info(self):
+        return {"columns": self.run.normalizer.columns, "window": self.run.data.window,
+                "horizon": self.run.model.config.horizon,
+                "interval": "forecast ± 1.96 · validation RMSE of the best epoch (approximate, Gaussian errors)"}
+
+
+# ---- tree ---------------------------------------------------------------------------------------------------------
+class TreeEngine(Engine):
+    def check(self, inputs):
+        from rnnkit.data import DataError
+        from rnnkit.data.trees import parse_tree
+
+        out = []
+        for k, x in enumerate(inputs):
+            if not isinstance(x, str):
+                raise InputError(f"inputs[{k}]: expected a bracketed tree such as '(3 (2 a) (4 b))'")
+            try:
+                tree = parse_tree(x, f"inputs[{k}]", num_classes=None)
+            except DataError as e:
+                raise InputError(str(e)) from None
+            if len(tree.leaves()) > self.limits.max_tokens:
+                raise InputError(f"inputs[{k}]: more than {self.limits.max_tokens} words")
+            out.append(tree)
+        return out
+
+    def run_batch(self, items):
+        from rnnkit.tasks.tree import predict_trees
+
+        return [{"tree": str(t), "label": t.label} for t in predict_trees(self.run, items)]
+
+
+# ---- lm -------------------------------------------------------------------------------------------------------
+class LMEngine(Engine):
+    endpoint = "generate"
+
+    def prime_ids(self, prime: str) -> tuple[list[str], list[int]]:
+        from rnnkit.data import EOS, tokenize
+
+        vocab, level = self.run.task.vocab, self.run.task.level
+        tokens = tokenize(prime, level) if prime else []
+        if len(tokens) > self.limits.max_tokens:
+            raise InputError(f"prime: {len(tokens)} tokens, more than the limit of {self.limits.max_tokens}")
+        start = tokens or [EOS if level == "word" else ("\n" if "\n" in vocab else vocab.itos[-1])]
+        return tokens, vocab.encode(start)
+
+    def generate(self, prime: str, length: int, options, seed: int | None):
+        """Yield the generated tokens one at a time (strings)."""
+        _, ids = self.prime_ids(prime)
+        itos = self.run.task.vocab.itos
+        if self.backend == "torch":
+            from rnnkit.generate import generate_steps
+
+            self.run.model.eval()
+            for step in generate_steps(self.run.model, ids, length, 1, options, seed):
+                yield itos[int(step.token[0])]
+            return
+        yield from (itos[i] for i in self._onnx_tokens(ids, length, options, seed))
+
+    def _onnx_tokens(self, ids, length, options, seed):
+        window, step = self.sessions["model"], self.sessions["step"]
+        names = [i.name[:-1] for i in window.get_inputs() if i.name.endswith("0")]
+        L, H = self.run.model.config.layers, self.run.model.config.hidden
+        zeros = {n + "0": np.zeros((L, 1, H), np.float32) for n in names}
+        logits, *final, _ = window.run(None, {"tokens": np.array([ids], np.int64),
+                                              "lengths": np.array([len(ids)], np.int64), **zeros})
+        state, last = dict(zip(names, final)), logits[0, len(ids) - 1]
+        rng = np.random.default_rng(seed)
+        for _ in range(length):
+            token = sample(last, options, rng)
+            yield token
+            last, *new = step.run(None, {"token": np.array([token], np.int64), **state})
+            last, state = last[0], dict(zip(names, new))
+
+    def join(self, tokens: list[str]) -> str:
+        from rnnkit.data import detokenize
+
+        level = self.run.task.level
+        return detokenize(tokens, level) if level == "char" else " " + detokenize(tokens, level)
+
+    def info(self):
+        return {"level": self.run.task.level, "vocab_size": len(self.run.task.vocab)}
+
+
+def sample(logits: np.ndarray, options, rng) -> int:
+    """One token from logits (V,) as rnnkit.generate.next_tokens draws it (greedy, temperature, top-k, top-p)."""
+    if options.greedy:
+        return int(logits.argmax())
+    z = logits.astype(np.float64) / options.temperature
+    if 0 < options.top_k < len(z):
+        z = np.where(z < np.sort(z)[-options.top_k], -np.inf, z)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if options.top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        before = np.cumsum(p[order]) - p[order]
+        keep = np.zeros_like(p, dtype=bool)
+        keep[order[before < options.top_p]] = True
+        p = np.where(keep, p, 0.0)
+        p /= p.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+# ---- seq2seq --------------------------------------------------------------------------------------------------
+class Seq2SeqEngine(Engine):
+    endpoint = "translate"
+
+    def check(self, inputs):
+        from rnnkit.data.parallel import tokenize_line
+
+        t = self.run.task
+        if t.src_vocab is None:
+            raise InputError("this is a one→sequence run: its inputs are vectors, which /v1/translate does not take")
+        out = []
+        for k, x in enumerate(inputs):
+            if not isinstance(x, str):
+                raise InputError(f"inputs[{k}]: expected a sentence (a string)")
+            tokens = tokenize_line(x, t.level, t.lowercase)
+            if not tokens:
+                raise InputError(f"inputs[{k}]: expected at least one token, found an empty sentence")
+            if len(tokens) > min(self.limits.max_tokens, t.max_len or self.limits.max_tokens):
+                raise InputError(f"inputs[{k}]: {len(tokens)} tokens, more than the limit of "
+                                 f"{min(self.limits.max_tokens, t.max_len or self.limits.max_tokens)}")
+            out.append((x, tokens))
+        return out
+
+    def run_batch(self, items):
+        """items: (sentence, tokens, beam, attention wanted)."""
+        results = [None] * len(items)
+        for beam in sorted({it[2] for it in items}):
+            rows = [i for i, it in enumerate(items) if it[2] == beam]
+            for i, r in zip(rows, self._translate([items[i][1] for i in rows], beam)):
+                results[i] = r if items[i][3] else {k: v for k, v in r.items() if k != "attention"}
+        return results
+
+    def _translate(self, token_lists, beam: int) -> list[dict]:
+        from rnnkit.data.parallel import detokenize_line
+        from rnnkit.tasks import decode
+
+        t = self.run.task
+        if self.backend == "torch":
+            out = decode.translate(self.run, [" ".join(x) if t.level == "word" else "".join(x) for x in token_lists],
+                                   beam=beam)
+            return [{"tokens": tr.tokens, "text": tr.text, "score": tr.score, "src_tokens": tr.src_tokens,
+                     "attention": None if tr.attention is None else tr.attention.tolist()} for tr in out]
+        from rnnkit.export import runtime
+
+        src, lengths = _pad([t.src_vocab.encode(x) for x in token_lists])
+        enc, step = self.sessions["encoder"], self.sessions["decoder_step"]
+        inputs = {"src": src, "src_lengths": lengths}
+        hyps = (runtime.greedy(enc, step, inputs, lengths) if beam == 1
+                else runtime.beam_search(enc, step, inputs, lengths, beam=beam))
+        out = []
+        for x, h in zip(token_lists, hyps):
+            words = t.tgt_vocab.decode(h["tokens"])
+            out.append({"tokens": words, "text": detokenize_line(words, t.level), "score": h["score"],
+                        "src_tokens": x, "attention": None if h["attention"] is None else h["attention"].tolist()})
+        return out
+
+    def info(self):
+        return {"attention": self.run.model.config.attention, "level": self.run.task.level}
+
+
+ENGINES = {"classify": ClassifyEngine, "tag": TagEngine, "forecast": ForecastEngine, "tree": TreeEngine,
+           "lm": LMEngine, "seq2seq": Seq2SeqEngine}
