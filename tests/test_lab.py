@@ -162,8 +162,8 @@ def test_cli_lab_prints_the_metric_against_the_baseline(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["lab", "nope"], "invalid choice: 'nope'"),
     (["lab", "adding", "--cell", "transformer"], "invalid choice: 'transformer'"),
-    (["lab", "adding", "--length", "0"], "expected an integer > 0"),
-    (["lab", "adding", "--diagnostics-every", "-1"], "--diagnostics-every expected >= 0"),
+    (["lab", "adding", "--length", "0"], "length must be > 0, got 0 (--length)"),
+    (["lab", "adding", "--diagnostics-every", "-1"], "expected >= 0, got -1 (--diagnostics-every)"),
 ])
 def test_cli_lab_errors_are_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2

@@ -9,56 +9,50 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli.common import UsageError, add_train_options, positive_int, train_config
+from rnnkit.cli.common import positive_int
 
-LAB_CELLS = ("irnn", "lstm", "gru", "rnn-tanh", "rnn-relu", "gru-before", "ln-lstm", "rnn-hardtanh", "rnn-sigmoid")
 PROBLEM_NAMES = ("adding", "copy", "sum", "larger", "digits")
 
 
 def register(train_sub, sub) -> None:
+    from rnnkit.config import add_options
+    from rnnkit.lab.tasks import SPEC
+
     p = sub.add_parser("lab", help="long-range problems: adding, copy, sum, larger, digits (prints the baseline)",
                        description="Train a recurrent network on a synthetic long-range problem, print the test "
                        "metric next to the problem's closed-form baseline, and record gradient diagnostics for "
                        "`rnnkit report`.")
     p.add_argument("task", choices=PROBLEM_NAMES, help="adding (MSE vs 1/6), copy (CE vs 10 ln 8/(T+20)), sum "
                    "(MSE vs 1), larger (accuracy vs 1/2), digits (pixel-by-pixel 8x8 digits, T = 64)")
-    p.add_argument("--length", type=positive_int, default=100, help="T, the range of the dependency")
-    p.add_argument("--cell", choices=LAB_CELLS, default="lstm")
-    p.add_argument("--hidden", type=positive_int, default=100)
-    p.add_argument("--layers", type=positive_int, default=1)
-    p.add_argument("--forget-bias", type=float, default=1.0, help="LSTM forget-gate bias at initialisation")
-    p.add_argument("--batches-per-epoch", type=positive_int, default=100, help="fresh batches per epoch")
-    p.add_argument("--valid-size", type=positive_int, default=1000)
-    p.add_argument("--test-size", type=positive_int, default=2000)
-    p.add_argument("--permute", action="store_true", help="digits: a seeded fixed permutation of the pixels")
-    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--out", default="runs/lab", help="run directory (default: runs/lab)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    add_train_options(p, epochs=20, optimizer="adam", lr=1e-3, clip=1.0, batch_size=50, out="runs/lab",
-                      clip_help="max gradient norm (the loss is a mean: ~1)", diagnostics_every=50)
+    add_options(p, SPEC.data_config, "data")
+    add_options(p, SPEC.model_config, "model")
+    add_options(p, SPEC.train_config, "train", title="training")
     p.set_defaults(run=run_lab)
 
 
 def run_lab(args) -> int:
     import torch
 
-    from rnnkit.lab import LabDataConfig, LabModelConfig, fit
+    from rnnkit.config import from_dict, given
+    from rnnkit.lab import fit
+    from rnnkit.lab.tasks import SPEC
 
-    if args.resume:
-        raise UsageError("rnnkit lab: --resume is not supported (lab runs are short; start again)")
-    if args.diagnostics_every < 0:
-        raise UsageError(f"rnnkit lab: --diagnostics-every expected >= 0, got {args.diagnostics_every}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = LabDataConfig(args.task, length=args.length, batch_size=args.batch_size,
-                         batches_per_epoch=args.batches_per_epoch, valid_size=args.valid_size,
-                         test_size=args.test_size, permute=args.permute, seed=args.data_seed)
-    model = LabModelConfig(args.task, cell=args.cell, hidden=args.hidden, layers=args.layers,
-                           forget_bias=args.forget_bias)
-    print(f"{args.task}, T = {data.length}, cell {args.cell}, {args.hidden} hidden units", file=sys.stderr)
-    result = fit(args.out, data, model, train_config(args), diagnostics_every=args.diagnostics_every)
-    for h in result.history:
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in (h["valid"] or {}).items())
-        print(f"epoch {h['epoch']}: train loss {h['train']['loss']:.4f}; valid {shown}", file=sys.stderr)
+    data = from_dict(SPEC.data_config, {**given(args, "data"), "problem": args.task}, "command line: data")
+    model = from_dict(SPEC.model_config, {**given(args, "model"), "problem": args.task}, "command line: model")
+    train = from_dict(SPEC.train_config, given(args, "train"), "command line: train")
+    if not train.quiet:
+        print(f"{args.task}, T = {data.length}, cell {model.cell}, {model.hidden} hidden units", file=sys.stderr)
+    result = fit(args.out, data, model, train, overwrite=args.overwrite)
+    if not train.quiet:
+        for h in result.history:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in (h["valid"] or {}).items())
+            print(f"epoch {h['epoch']}: train loss {h['train']['loss']:.4f}; valid {shown}", file=sys.stderr)
     print(result.line(args.task))
-    print(f"run saved in {args.out} (rnnkit report {args.out})", file=sys.stderr)
+    if not train.quiet:
+        print(f"run saved in {args.out} (rnnkit report {args.out})", file=sys.stderr)
     return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import opt
 from rnnkit.lab import generators as gen
-from rnnkit.tasks.runs import write_run_files
-from rnnkit.train import TrainConfig, Trainer, seed_everything
+from rnnkit.tasks import driver
+from rnnkit.tasks.driver import cell_names, model_from, sized_config
+from rnnkit.tasks.runs import task_field
+from rnnkit.train import TrainConfig, evaluate, seed_everything
 from rnnkit.train.checkpoint import atomic_write_bytes, atomic_write_json
 
 
@@ -73,11 +76,11 @@ def get_problem(name: str) -> Problem:
 class LabModelConfig:
     """`LabModel`'s configuration (saved as config.json["model"])."""
 
-    problem: str = "adding"
-    cell: str = "lstm"
-    hidden: int = 100
-    layers: int = 1
-    forget_bias: float = 1.0  # LSTM cells only
+    problem: str = field(default="adding", metadata=opt(cli=False))  # from the data
+    cell: str = field(default="lstm", metadata=opt("recurrent cell", choices=cell_names))
+    hidden: int = field(default=100, metadata=opt("hidden units"))
+    layers: int = field(default=1, metadata=opt("stacked recurrent layers"))
+    forget_bias: float = field(default=1.0, metadata=opt("LSTM forget-gate bias at initialisation"))
 
     def __post_init__(self):
         get_problem(self.problem)
@@ -160,14 +163,14 @@ class LabTask:
 class LabDataConfig:
     """Which problem, how long, and how much data (saved as config.json["data"])."""
 
-    problem: str = "adding"
-    length: int = 100  # T; digits: always 64
-    batch_size: int = 50
-    batches_per_epoch: int = 100  # fresh batches per epoch (synthetic problems)
-    valid_size: int = 1000
-    test_size: int = 2000
-    permute: bool = False  # digits: a seeded fixed permutation of the pixels
-    seed: int = 0  # data seed (the model's seed is TrainConfig.seed)
+    problem: str = field(default="adding", metadata=opt(cli=False))  # `rnnkit lab PROBLEM`
+    length: int = field(default=100, metadata=opt("T, the range of the dependency (digits: always 64)"))
+    batch_size: int = field(default=50, metadata=opt("sequences per batch"))
+    batches_per_epoch: int = field(default=100, metadata=opt("fresh batches per epoch"))
+    valid_size: int = field(default=1000, metadata=opt("validation sequences"))
+    test_size: int = field(default=2000, metadata=opt("test sequences"))
+    permute: bool = field(default=False, metadata=opt("digits: a seeded fixed permutation of the pixels"))
+    seed: int = field(default=0, metadata=opt("data seed (the model's is --seed)", flag="--data-seed"))
 
     def __post_init__(self):
         get_problem(self.problem)
@@ -208,38 +211,91 @@ def build_model(config: LabModelConfig, seed: int) -> LabModel:
     return LabModel(config)
 
 
+@dataclass
+class TrainLab(TrainConfig):
+    """The Trainer's options with the lab's defaults (Adam 1e-3, losses are means: clip 1, diagnostics on)."""
+
+    epochs: int = field(default=20, metadata=opt("passes of --batches-per-epoch fresh batches"))
+    clip: float = field(default=1.0, metadata=opt("max gradient norm (the loss is a mean: ~1)"))
+    diagnostics_every: int = field(default=50, metadata=opt(
+        "record gradient flow, gates, spectra, clipping every N updates for `rnnkit report` (0: off)"))
+
+
+@dataclass
+class LabCorpus:
+    task: LabTask
+    train: Any
+    valid: Any
+    test: Any
+
+
+class LabSpec:
+    name, description = "lab", "a lab run"
+    data_config, model_config, train_config = LabDataConfig, LabModelConfig, TrainLab
+    path_fields = ()
+
+    def prepare(self, data: LabDataConfig, task: LabTask | None = None) -> LabCorpus:
+        return LabCorpus(LabTask(data.problem, data.length), *data.batches())
+
+    def model_config_for(self, corpus: LabCorpus, options: dict) -> LabModelConfig:
+        return sized_config(LabModelConfig, {k: v for k, v in options.items() if k != "problem"},
+                            problem=corpus.task.problem.name)
+
+    def build_model(self, config: LabModelConfig, corpus: LabCorpus) -> LabModel:
+        return LabModel(config)
+
+    def batches(self, corpus: LabCorpus, data: LabDataConfig, seed: int):
+        return corpus.train, corpus.valid
+
+    def run_files(self, corpus: LabCorpus, config: LabModelConfig) -> tuple[dict, dict]:
+        return {}, {"task": corpus.task.to_dict()}
+
+    def load(self, run_dir: Path, config: dict) -> tuple[LabModel, LabTask]:
+        model_config = model_from(self, run_dir, config)
+        length = task_field(config, run_dir, "length", int)
+        return LabModel(model_config), LabTask(model_config.problem, length)
+
+
+SPEC = LabSpec()
+
+
 def fit(run_dir, data: LabDataConfig, model_config: LabModelConfig, train: TrainConfig,
-        diagnostics_every: int = 0, probe_size: int = 16) -> LabResult:
-    """Train on fresh batches of ``data.problem`` with the shared Trainer, then evaluate on the test set.
+        diagnostics_every: int = 0, probe_size: int = 16, overwrite: bool = False) -> LabResult:
+    """Train on fresh batches of ``data.problem`` with the shared Trainer (the task driver), then evaluate on
+    the test set.
 
     With ``diagnostics_every`` > 0 the `rnnkit.diagnostics` callbacks write gradient flow, spectra, gate and
     clipping statistics to metrics.jsonl every that many updates (probe: the first ``probe_size`` validation
-    examples). With a ``run_dir``, also writes config.json, results.json and predictions.txt."""
+    examples). With a ``run_dir``, also writes results.json and predictions.txt."""
     if model_config.problem != data.problem:
         raise ValueError(f"model problem {model_config.problem!r} != data problem {data.problem!r}")
-    task = LabTask(data.problem, data.length)
-    model = build_model(model_config, train.seed)
-    train_b, valid_b, test_b = data.batches()
+    corpus = SPEC.prepare(data)
     callbacks = []
     if diagnostics_every > 0:
         from rnnkit.diagnostics import default_callbacks
 
-        probe = valid_b.get(0, 0)
+        probe = corpus.valid.get(0, 0)
         probe = gen.LabBatch(probe.inputs[:probe_size], probe.targets[:probe_size])
         callbacks = default_callbacks(probe, every=diagnostics_every)
-    if run_dir is not None:
-        save_run_files(run_dir, task, model_config, data)
-    with Trainer(model, task, train_b, valid_b, train, run_dir, callbacks=callbacks) as trainer:
-        history = trainer.fit()
-        result = LabResult(trainer.evaluate(test_b), task.baseline, history)
+    keep = _KeepModel()
+    history = driver.fit(SPEC, run_dir, data, model_config, train, overwrite=overwrite, prepared=corpus,
+                         callbacks=[*callbacks, keep])
+    task = corpus.task
+    model = keep.trainer.model if keep.trainer is not None else build_model(model_config, train.seed)  # 0 epochs
+    result = LabResult(evaluate(model, task, corpus.test), task.baseline, history)
     if run_dir is not None:
         atomic_write_json(Path(run_dir) / "results.json", {"test": result.test, "baseline": result.baseline})
-        write_predictions(Path(run_dir) / "predictions.txt", model, test_b.get(0, 0), task)
+        write_predictions(Path(run_dir) / "predictions.txt", model, corpus.test.get(0, 0), task)
     return result
 
 
-def save_run_files(run_dir, task: LabTask, model_config: LabModelConfig, data: LabDataConfig) -> None:
-    write_run_files(run_dir, {}, task=task.to_dict(), model=asdict(model_config), data=asdict(data))
+class _KeepModel:
+    """A Trainer callback that remembers the Trainer (to evaluate its final model on the test set)."""
+
+    trainer = None
+
+    def on_epoch_end(self, trainer, record) -> None:
+        self.trainer = trainer
 
 
 @torch.no_grad()

@@ -115,7 +115,8 @@ def fit(spec: TaskSpec, run_dir, data, model_options: dict | Any, train: TrainCo
     the data). Everything is validated before the first byte is written; the run is written beside RUN_DIR
     and moved into place at its first checkpoint, so an existing run (with `overwrite`) is replaced only by a
     run that has started, and a start that fails leaves it unchanged."""
-    run_dir = check_out(run_dir, overwrite)
+    if run_dir is not None:
+        run_dir = check_out(run_dir, overwrite)
     check_device(train.device)
     prepared = prepared if prepared is not None else spec.prepare(data)
     if dataclasses.is_dataclass(model_options) and not isinstance(model_options, type):
@@ -123,6 +124,9 @@ def fit(spec: TaskSpec, run_dir, data, model_options: dict | Any, train: TrainCo
     model_config = spec.model_config_for(prepared, dict(model_options))
     model = build_checked(spec, model_config, prepared, train.seed)
     train_batches, valid_batches = spec.batches(prepared, data, train.seed)
+    if run_dir is None:  # train without writing anything (tests, benchmarks)
+        with Trainer(model, prepared.task, train_batches, valid_batches, train, None, callbacks=callbacks) as t:
+            return t.fit()
     vocabularies, entries = spec.run_files(prepared, model_config)
     entries = {"task": entries.pop("task"), "model": dataclasses.asdict(model_config),
                "data": saved_paths(spec, data), **entries}
