@@ -310,3 +310,34 @@ def test_a_model_without_rnnkit_layers_gets_spectra_and_an_empty_probe():
     assert probe(model, torch.randn(2, 5, 2)) == {}
     assert sorted(recurrent_spectra(model)) == sorted(f"spectral.lstm.weight_hh_l0.{g}.{k}" for g in "ifgo"
                                                       for k in ("radius", "sigma_max"))
+
+
+def _lm_data():
+    stream = torch.randint(0, 7, (400,), generator=torch.Generator().manual_seed(1))
+    return LMStream(stream[:300], 4, 12), LMStream(stream[300:], 2, 12)
+
+
+def _lm_run(run_dir, **trainer_args):
+    torch.manual_seed(0)
+    train, valid = _lm_data()
+    model = RNNLM(RNNLMConfig(vocab_size=7, cell="gru", layers=1, hidden=8, emb=8))
+    config = TrainConfig(epochs=2, optimizer="adam", lr=1e-2, device="cpu", progress=False, tensorboard=False,
+                         log_every=0, **trainer_args.pop("config", {}))
+    with Trainer(model, LMTask(None, "char"), train, valid, config, run_dir, **trainer_args) as trainer:
+        history = trainer.fit()
+    records = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    timing = ("time", "tokens_per_second")  # wall-clock figures differ from run to run
+    return history, [{k: v for k, v in r.items() if k not in timing} for r in records]
+
+
+def test_diagnostics_every_attaches_the_same_callbacks_a_user_would_and_changes_no_number(tmp_path):
+    plain, plain_records = _lm_run(tmp_path / "plain")
+    probe_batch = _lm_data()[1].get(0, 0)  # the Trainer probes the first validation batch
+    by_hand, hand_records = _lm_run(tmp_path / "hand", callbacks=default_callbacks(probe_batch, every=4))
+    auto, auto_records = _lm_run(tmp_path / "auto", config={"diagnostics_every": 4})
+    assert plain == by_hand == auto  # the probe runs outside the optimization: same losses, same metrics
+    diagnostics = [r for r in auto_records if r["split"] == "diagnostics"]
+    assert {r["kind"] for r in diagnostics} == {"probe", "spectra", "updates"}
+    key = lambda r: (r["step"], r.get("kind", ""), r["split"])  # noqa: E731 (callback order is not a contract)
+    assert sorted(auto_records, key=key) == sorted(hand_records, key=key)
+    assert [r for r in auto_records if r["split"] != "diagnostics"] == plain_records

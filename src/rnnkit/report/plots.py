@@ -5,7 +5,6 @@ None when the run has nothing to plot (e.g. no diagnostics were recorded).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -161,16 +160,10 @@ def clipping(records: list[dict], path) -> Path | None:
 
 
 def read_records(run_dir) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a torn last line of a killed run
-            continue
-    return out
+    """RUN_DIR/metrics.jsonl, every record checked (rnnkit.report.records)."""
+    from rnnkit.report.records import read_records as checked
+
+    return checked(run_dir)
 
 
 def gradient_flow_comparison(runs: dict[str, str], path, key: str = "dL_dh") -> Path:
