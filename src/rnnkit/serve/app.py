@@ -114,9 +114,11 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error(422, f"{where or 'body'}: {first.get('msg', 'invalid request')}")
+        parts = []
+        for e in exc.errors()[:3]:
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            parts.append(f"{where or 'body'}: {e.get('msg', 'invalid request')}")
+        return error(422, "; ".join(parts) or "invalid request")
 
     @app.exception_handler(HTTPException)
     async def _http(request, exc):

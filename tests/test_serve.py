@@ -1,0 +1,252 @@
+"""rnnkit serve: real HTTP round trips (uvicorn on 127.0.0.1, or FastAPI's TestClient) against the library's own
+predictions, both backends; micro-batching merges concurrent requests without changing any answer; limits and
+malformed input answer JSON 413/422/408/404, never a 500 or a traceback; the CLI binds 127.0.0.1."""
+import contextlib
+import dataclasses
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("fastapi", reason="the serve extra (make test installs it)")
+pytest.importorskip("onnxruntime", reason="the export extra (make test installs it)")
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from test_export import make_classify, make_forecast, make_lm, make_seq2seq, make_tag  # noqa: E402
+
+from rnnkit.export import load  # noqa: E402
+from rnnkit.generate import SamplingOptions  # noqa: E402
+from rnnkit.serve import Limits, create_app  # noqa: E402
+from rnnkit.tasks import classify, decode, lm, tag  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve-runs")
+    return {"classify": make_classify(tmp, bidirectional=True), "tag": make_tag(tmp), "forecast": make_forecast(tmp),
+            "lm": make_lm(tmp), "seq2seq": make_seq2seq(tmp)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(app):
+    """uvicorn serving APP on 127.0.0.1 in a thread; yields the base URL; stops within seconds."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+TEXTS = ["w1 w2 w3", "w4", "w1 w5 w6 w7 w8 w9 w10", "w11 nope w2"]
+
+
+# ---- answers == the library's own -------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_predict_classify_and_tag_equal_the_library(runs, backend):
+    run = load(runs["classify"])
+    with TestClient(create_app(runs["classify"], backend)) as client:
+        r = client.post("/v1/predict", json={"inputs": TEXTS})
+    assert r.status_code == 200
+    probs = classify.predict_proba(run, [t.split() for t in TEXTS]).numpy()
+    for out, p in zip(r.json()["outputs"], probs):
+        np.testing.assert_allclose([out["probs"][k] for k in run.task.labels], p, atol=1e-5)
+        assert out["label"] == run.task.labels[int(p.argmax())]
+    run = load(runs["tag"])
+    with TestClient(create_app(runs["tag"], backend)) as client:
+        r = client.post("/v1/predict", json={"inputs": TEXTS})
+    assert [o["tags"] for o in r.json()["outputs"]] == tag.predict(run, [t.split() for t in TEXTS])
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_predict_forecast_with_band(runs, backend):
+    from rnnkit.data.series import read_series
+    from rnnkit.tasks import forecast
+
+    run = load(runs["forecast"])
+    series = read_series(run.data.path, "y", ["x"])
+    history = series.values[:40].tolist()
+    with TestClient(create_app(runs["forecast"], backend)) as client:
+        out = client.post("/v1/predict", json={"inputs": [history]}).json()["outputs"][0]
+        metrics = client.get("/v1/model").json()["metrics"]
+    cut = dataclasses.replace(series, times=series.times[:40], values=series.values[:40], _parsed=series._parsed[:40])
+    _, ref = forecast.predict(run, cut)  # the library's prediction after row 40
+    np.testing.assert_allclose(out["forecast"], ref, atol=1e-4)
+    half = 1.96 * metrics["rmse"]
+    np.testing.assert_allclose(np.array(out["upper"]) - np.array(out["forecast"]), half, atol=1e-9)
+    np.testing.assert_allclose(np.array(out["forecast"]) - np.array(out["lower"]), half, atol=1e-9)
+    assert out["history"] == [row[0] for row in history]
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_translate_with_attention_equals_decode(runs, backend):
+    run = load(runs["seq2seq"])
+    lines = ["w1 w2 w3", "w4 w5", "w6 w7 w8 w9 w1"]
+    with TestClient(create_app(runs["seq2seq"], backend)) as client:
+        plain = client.post("/v1/translate", json={"inputs": lines, "beam": 3}).json()["outputs"]
+        full = client.post("/v1/translate", json={"inputs": lines, "beam": 3, "attention": True}).json()["outputs"]
+    ref = decode.translate(run, lines, beam=3)
+    for p, f, r in zip(plain, full, ref):
+        assert p["text"] == f["text"] == r.text and "attention" not in p
+        assert f["score"] == pytest.approx(r.score, abs=1e-4)
+        np.testing.assert_allclose(f["attention"], r.attention, atol=1e-5)
+
+
+def test_generate_streams_the_tokens_sample_text_draws(runs):
+    """torch backend, same seed: the server-sent tokens are exactly rnnkit.tasks.lm.sample_text's."""
+    run = load(runs["lm"])
+    options = {"temperature": 0.8, "top_k": 5, "top_p": 0.9}
+    ref = lm.sample_text(run, "ab", 30, 1, SamplingOptions(**options), seed=7)[0]
+    with running(create_app(runs["lm"], "torch")) as url:
+        with httpx.stream("POST", f"{url}/v1/generate", json={"prime": "ab", "length": 30, "seed": 7, **options},
+                          timeout=30) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            events = [e for e in r.read().decode().split("\n\n") if e]
+    tokens = [json.loads(e.removeprefix("data: "))["token"] for e in events[:-1]]
+    done = events[-1].split("\n")
+    assert done[0] == "event: done" and json.loads(done[1].removeprefix("data: "))["text"] == ref
+    assert "ab" + "".join(tokens) == ref and len(tokens) == 30
+
+
+def test_generate_onnx_backend_greedy_equals_torch(runs):
+    run = load(runs["lm"])
+    ref = lm.sample_text(run, "abc", 20, 1, SamplingOptions(greedy=True))[0]
+    with TestClient(create_app(runs["lm"], "onnx")) as client:
+        r = client.post("/v1/generate", json={"prime": "abc", "length": 20, "greedy": True, "stream": False})
+    assert r.json()["text"] == ref
+
+
+# ---- micro-batching ---------------------------------------------------------------------------------------------
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(runs):
+    """32 concurrent one-text requests of different lengths: fewer model calls than requests, and every
+    answer equals the answer to that request sent alone (padding never leaks across requests)."""
+    texts = [" ".join(f"w{(i * 7 + j) % 12}" for j in range(1 + i % 9)) for i in range(32)]
+    run = load(runs["classify"])
+    alone = [classify.predict_proba(run, [t.split()])[0].numpy() for t in texts]
+    app = create_app(runs["classify"], "onnx", Limits(max_batch=32, max_wait_ms=50))
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda t: client.post("/v1/predict", json={"inputs": [t]}), texts))
+        health = client.get("/v1/health").json()
+    assert all(a.status_code == 200 for a in answers)
+    assert health["items"] == 32 and health["batches"] < 16, health
+    for a, ref in zip(answers, alone):
+        probs = a.json()["outputs"][0]["probs"]
+        np.testing.assert_allclose([probs[k] for k in run.task.labels], ref, atol=1e-5)
+
+
+# ---- limits and errors ------------------------------------------------------------------------------------------
+def test_limits_and_malformed_input_are_json_4xx_never_500(runs):
+    limits = Limits(max_body_bytes=2000, max_inputs=3, max_tokens=5)
+    with TestClient(create_app(runs["classify"], "torch", limits), raise_server_exceptions=False) as client:
+        cases = [
+            (client.post("/v1/predict", content=b'{"inputs": ["w1"', headers={"content-type": "application/json"}),
+             422, "JSON"),
+            (client.post("/v1/predict", json={"inputs": ["w1 " * 1000]}), 413, "limit"),
+            (client.post("/v1/predict", json={"inputs": ["w1"] * 4}), 422, "limit of 3"),
+            (client.post("/v1/predict", json={"inputs": ["w1 " * 6]}), 422, "limit of 5"),
+            (client.post("/v1/predict", json={"inputs": [""]}), 422, "empty"),
+            (client.post("/v1/predict", json={"inputs": [3]}), 422, "inputs[0]"),
+            (client.post("/v1/predict", json={"texts": ["w1"]}), 422, "texts"),
+            (client.post("/v1/predict", json={"inputs": []}), 422, "inputs"),
+            (client.post("/v1/generate", json={"prime": "a"}), 404, "/v1/predict"),
+        ]
+        for r, status, fragment in cases:
+            body = r.json()
+            assert r.status_code == status and body["status"] == status, (r.status_code, body)
+            assert fragment in body["error"] and "Traceback" not in r.text, body
+    with TestClient(create_app(runs["lm"], "torch", Limits(max_generate=50))) as client:
+        r = client.post("/v1/generate", json={"length": 51})
+        assert r.status_code == 422 and "limit of 50" in r.json()["error"]
+        r = client.post("/v1/generate", json={"length": 5, "temperature": 0})
+        assert r.status_code == 422 and "temperature" in r.json()["error"]
+
+
+def test_request_timeout_is_408(runs):
+    app = create_app(runs["seq2seq"], "torch", Limits(timeout_s=0.05, max_wait_ms=500, max_batch=64))
+    with TestClient(app) as client:
+        r = client.post("/v1/translate", json={"inputs": ["w1 w2"]})
+    assert r.status_code == 408 and r.json() == {"error": "request timed out after 0.05 s", "status": 408}
+
+
+def test_model_and_health(runs):
+    with TestClient(create_app(runs["tag"], "onnx")) as client:
+        info = client.get("/v1/model").json()
+        health = client.get("/v1/health").json()
+        docs = client.get("/docs")
+    assert info["task"] == "tag" and info["backend"] == "onnx" and info["endpoint"] == "/v1/predict"
+    assert info["config"]["model"]["crf"] is True and info["metrics"]["epoch"] == 1
+    assert "accuracy" in info["metrics"] and info["tags"] == load(runs["tag"]).task.tags.itos
+    assert health == {"status": "ok", "task": "tag", "backend": "onnx", "batches": 0, "items": 0}
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_cli_serves_on_127_0_0_1_by_default(runs):
+    port = free_port()
+    code = f"from rnnkit.cli import main; main(['serve', {str(runs['classify'])!r}, '--port', '{port}'])"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while answer is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).json()
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answer is not None and answer["task"] == "classify", proc.stdout.read1().decode() if proc.stdout else ""
+        listening = [c for c in _listening(proc.pid) if c.endswith(f":{port}")]
+        assert listening and all(c.startswith("127.0.0.1:") for c in listening), listening
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _listening(pid: int) -> list[str]:
+    """Local addresses of pid's listening TCP sockets (from /proc; Linux)."""
+    import os
+
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    out = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            local, state, inode = parts[1], parts[3], parts[9]
+            if state == "0A" and inode in inodes:  # LISTEN
+                ip, port = local.split(":")
+                octets = [str(int(ip[i: i + 2], 16)) for i in (6, 4, 2, 0)]
+                out.append(f"{'.'.join(octets)}:{int(port, 16)}")
+    return out
+
+
+def test_torch_backend_loads_no_pickle(runs, monkeypatch):
+    """Loading a run for serving never unpickles (torch.load is not called)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.load called")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    with TestClient(create_app(runs["lm"], "torch")) as client:
+        assert client.get("/v1/health").json()["task"] == "lm"
