@@ -10,14 +10,28 @@ from rnnkit.data import DataError
 from rnnkit.tasks.runs import load_run_weights, read_run_config, write_run_files
 from rnnkit.train.checkpoint import save_weights
 
+SECTIONS = {"model": {}, "data": {}, "train": {}}
+
 
 def _run_dir(tmp_path, task="tag"):
-    (tmp_path / "config.json").write_text(json.dumps({"task": {"name": task}, "model": {}}))
+    (tmp_path / "config.json").write_text(json.dumps({"task": {"name": task}, **SECTIONS}))
     return tmp_path
 
 
 def test_read_run_config_returns_the_json_of_the_right_task(tmp_path):
-    assert read_run_config(_run_dir(tmp_path), "tag", "a tagging run") == {"task": {"name": "tag"}, "model": {}}
+    assert read_run_config(_run_dir(tmp_path), "tag", "a tagging run") == {"task": {"name": "tag"}, **SECTIONS}
+
+
+@pytest.mark.parametrize("config, message", [
+    ([1, 2], "expected a JSON object with task, model, data and train, found list"),
+    ({"task": {"name": "tag"}, "model": {}, "data": {}}, "missing section 'train'"),
+    ({"task": {"name": "tag"}, "model": [], "data": {}, "train": {}}, "model: expected an object, found list"),
+    ({"task": "tag", **SECTIONS}, r"task: expected an object with the task's name .*, found 'tag'"),
+])
+def test_read_run_config_checks_the_sections(tmp_path, config, message):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match=message):
+        read_run_config(tmp_path, "tag", "a tagging run")
 
 
 @pytest.mark.parametrize("make, message", [
@@ -64,11 +78,11 @@ def test_write_run_files_saves_vocabularies_and_keeps_other_config_entries(tmp_p
     (tmp_path / "run" / "config.json").write_text(json.dumps({"train": {"epochs": 3}}))
     vocab = Vocab.build(["b", "a", "b"], min_freq=1, specials=("<unk>",))
     run_dir = write_run_files(tmp_path / "run", {"vocab.json": vocab, "chars.json": None},
-                              task={"name": "tag"}, data={"train": "t.txt"})
+                              task={"name": "tag"}, data={"train": "t.txt"}, model={"hidden": 2})
     assert run_dir == tmp_path / "run" and not (run_dir / "chars.json").exists()
     assert Vocab.load(run_dir / "vocab.json").itos == vocab.itos
     assert read_run_config(run_dir, "tag", "a tagging run") == {
-        "train": {"epochs": 3}, "task": {"name": "tag"}, "data": {"train": "t.txt"}}
+        "train": {"epochs": 3}, "task": {"name": "tag"}, "data": {"train": "t.txt"}, "model": {"hidden": 2}}
 
 
 @pytest.mark.parametrize("module, task", [("lm", "lm"), ("classify", "classify"), ("forecast", "forecast"),

@@ -11,19 +11,21 @@ name from RUN_DIR/config.json and hand the remaining arguments to that task's mo
     add_predict_args(parser) / predict(args)      and/or      add_eval_args(parser) / evaluate(args)
 
 so each task owns its options, and unknown options are still rejected. Bad input ends with one line on
-stderr and exit code 2.
+stderr and exit code 2; an unexpected error with one line and exit code 1 (`rnnkit --debug ...` shows its
+traceback).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
+import os
 import pkgutil
 import sys
-from pathlib import Path
 
 from rnnkit import __version__
 from rnnkit.cli.common import EXIT_USAGE, UsageError, make_parser
+
+EXIT_INTERNAL = 1
 
 
 def _task_modules() -> list:
@@ -36,6 +38,7 @@ def _task_modules() -> list:
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(prog="rnnkit", description="Recurrent neural networks, verified and fast.")
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also RNNKIT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=type(parser))
     train = sub.add_parser("train", help="train a model")
     train_sub = train.add_subparsers(dest="task", required=True, parser_class=type(parser))
@@ -78,27 +81,47 @@ def _module_for(task: str):
 
 def run_task_name(run_dir) -> str:
     """The task that wrote RUN_DIR (config.json's task.name), with a clear error when there is none."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise UsageError(f"{run_dir}: not a run directory (no config.json; expected the --out of `rnnkit train`)")
-    try:
-        return str(json.loads(path.read_text(encoding="utf-8"))["task"]["name"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{path}: expected JSON with a task.name entry ({e})") from None
+    from rnnkit.tasks.driver import run_task_name as name_of
+
+    return name_of(run_dir)
 
 
 def main(argv=None) -> int:
-    from rnnkit.data import DataError
-    from rnnkit.train import CheckpointError, TrainingDiverged
-
+    """Run one command. Bad input (a file, an option, a run directory) ends with one line on stderr and exit
+    code 2; anything else unexpected with one line and exit code 1, the traceback only with --debug (or
+    RNNKIT_DEBUG=1)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get("RNNKIT_DEBUG", "") not in ("", "0")
+    if "--debug" in argv:
+        argv.remove("--debug")
     try:
         args = build_parser().parse_args(argv)
         return args.run(args) or 0
-    except UsageError as e:
-        print(e, file=sys.stderr)
-    except (DataError, CheckpointError, TrainingDiverged, ValueError) as e:
-        print(f"rnnkit: error: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
+    except BaseException as e:  # noqa: BLE001 - the one place every error becomes one line
+        if debug or isinstance(e, SystemExit):
+            raise
+        return _report(e)
+
+
+def _report(e: BaseException) -> int:
+    from rnnkit.data import DataError
+    from rnnkit.train import CheckpointError, TrainingDiverged
+
+    if isinstance(e, UsageError):
+        print(e, file=sys.stderr)
+    elif isinstance(e, (DataError, CheckpointError, TrainingDiverged, ValueError)):
+        print(f"rnnkit: error: {e}", file=sys.stderr)
+    elif isinstance(e, MemoryError):
+        print("rnnkit: error: out of memory (try a smaller model or batch size)", file=sys.stderr)
+    elif isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"rnnkit: error: {where}{e.strerror or e}", file=sys.stderr)
+    else:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"rnnkit: internal error: {type(e).__name__}: {first[:300]} (rerun with --debug for the traceback, "
+              "and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
     return EXIT_USAGE

@@ -1,5 +1,6 @@
-"""What every `rnnkit` sub-command shares: the one-line-error parser, argument types, and the training
-options of `rnnkit train <task>` (one definition, so every task spells --lr, --clip, --resume alike)."""
+"""What every `rnnkit` sub-command shares: the one-line-error parser, argument types, and `rnnkit train
+<task>` itself: its options generated from the task's config dataclasses (rnnkit.config), so every task
+spells --lr, --clip, --resume alike and a default lives only in its dataclass field."""
 from __future__ import annotations
 
 import argparse
@@ -29,66 +30,6 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected an integer > 0, got {text}")
     return value
-
-
-def cell_names() -> list[str]:
-    from rnnkit import CELLS
-
-    return sorted(CELLS)
-
-
-def add_train_options(p: argparse.ArgumentParser, *, epochs: int = 10, optimizer: str = "adam",
-                      lr: float | None = None, clip: float = 5.0, batch_size: int = 32, out: str = "runs/run",
-                      clip_help: str = "max gradient norm", diagnostics_every: int = 0) -> None:
-    """The Trainer's options (rnnkit.train.TrainConfig), with per-task defaults."""
-    from rnnkit.train.config import LR_SCHEDULES, OPTIMIZERS
-
-    g = p.add_argument_group("training")
-    g.add_argument("--batch-size", type=positive_int, default=batch_size)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=optimizer)
-    g.add_argument("--lr", type=float, default=lr, help="default: the optimizer's usual value")
-    g.add_argument("--momentum", type=float, default=0.0)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--clip", type=float, default=clip, help=f"{clip_help}; 0 disables clipping")
-    g.add_argument("--clip-mode", choices=["norm", "value"], default="norm",
-                   help="clip the global gradient norm, or each gradient entry to [-clip, clip]")
-    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="none")
-    g.add_argument("--lr-factor", type=float, default=0.5)
-    g.add_argument("--lr-decay-start", type=int, default=4, help="step schedule: first epoch that decays")
-    g.add_argument("--lr-patience", type=int, default=0, help="plateau schedule: epochs to wait")
-    g.add_argument("--early-stopping", type=int, default=0, help="stop after N epochs without improvement")
-    g.add_argument("--epochs", type=positive_int, default=epochs)
-    g.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N batches")
-    g.add_argument("--max-minutes", type=float, default=None, help=_help("max_minutes"))
-    g.add_argument("--diagnostics-every", type=int, default=diagnostics_every, help=_help("diagnostics_every"))
-    g.add_argument("--quiet", action="store_true", help=_help("quiet"))
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    g.add_argument("--out", default=out, help="run directory")
-    g.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (other options ignored)")
-
-
-def train_config(args):
-    """A TrainConfig from the options added by `add_train_options`."""
-    from rnnkit.train import TrainConfig
-
-    clip_mode = "none" if args.clip <= 0 else args.clip_mode
-    return TrainConfig(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                       weight_decay=args.weight_decay, clip=args.clip if args.clip > 0 else 5.0,
-                       clip_mode=clip_mode, lr_schedule=args.lr_schedule, lr_factor=args.lr_factor,
-                       lr_decay_start=args.lr_decay_start, lr_patience=args.lr_patience,
-                       early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
-                       seed=args.seed, device=args.device, max_minutes=args.max_minutes,
-                       diagnostics_every=args.diagnostics_every, quiet=args.quiet)
-
-
-def _help(name: str) -> str:
-    """The help text of a TrainConfig field (its ``metadata["help"]``)."""
-    import dataclasses
-
-    from rnnkit.train import TrainConfig
-
-    return next(f.metadata["help"] for f in dataclasses.fields(TrainConfig) if f.name == name)
 
 
 def print_metrics(metrics: dict) -> None:

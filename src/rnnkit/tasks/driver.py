@@ -26,9 +26,16 @@ from torch import nn
 
 from rnnkit.config import from_dict
 from rnnkit.data import DataError
-from rnnkit.tasks.runs import LoadedRun, RunLock, Staging, check_out, load_run_weights, read_run_config
+from rnnkit.tasks.runs import (
+    LoadedRun,
+    RunLock,
+    Staging,
+    check_out,
+    load_run_weights,
+    read_run_config,
+    write_run_files,
+)
 from rnnkit.train import TrainConfig, Trainer, TrainingDiverged, seed_everything
-from rnnkit.train.checkpoint import update_config_json
 
 # The registry: task name -> module defining SPEC (imported on first use, so `rnnkit --help` stays fast).
 TASKS = {"lm": "rnnkit.tasks.lm", "classify": "rnnkit.tasks.classify", "tag": "rnnkit.tasks.tag",
@@ -135,11 +142,7 @@ def fit(spec: TaskSpec, run_dir, data, model_options: dict | Any, train: TrainCo
         staging = Staging(run_dir)
         path = staging.create()
         try:
-            for name, vocab in vocabularies.items():
-                if vocab is not None:
-                    vocab.save(path / name)
-            for key, value in entries.items():
-                update_config_json(path, key, value)
+            write_run_files(path, vocabularies, **entries)
             with Trainer(model, prepared.task, train_batches, valid_batches, train, path,
                          callbacks=[*callbacks, staging]) as trainer:
                 history = trainer.fit()
@@ -197,8 +200,8 @@ def run_task_name(run_dir) -> str:
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not path.is_file():
-        where = "not a run directory" if run_dir.is_dir() else "run directory not found"
-        raise DataError(f"{run_dir}: {where} (no config.json; expected the --out of `rnnkit train`)")
+        why = "no config.json" if run_dir.is_dir() else "no such directory"
+        raise DataError(f"{run_dir}: not a run directory ({why}; expected the --out of `rnnkit train`)")
     config = read_json(path)
     task = config.get("task") if isinstance(config, dict) else None
     name = task.get("name") if isinstance(task, dict) else None

@@ -184,9 +184,12 @@ def read_run_config(run_dir, task_name: str, description: str) -> dict:
         raise DataError(f"{path}: expected a JSON object with task, model, data and train, found "
                         f"{type(config).__name__}")
     task = config.get("task")
-    found = task.get("name") if isinstance(task, dict) else task
+    if not isinstance(task, dict):
+        raise DataError(f"{path}: task: expected an object with the task's name ({{\"name\": \"{task_name}\", ...}}), "
+                        f"found {task!r}")
+    found = task.get("name")
     if found != task_name:
-        raise DataError(f"{path}: task: expected {description} (task.name {task_name!r}), found {found!r}")
+        raise DataError(f"{path}: expected {description} (task {task_name!r}), found task {found!r}")
     for section in ("model", "data", "train"):
         if section not in config:
             raise DataError(f"{path}: missing section {section!r} (is the run complete?)")
