@@ -105,6 +105,10 @@ class RecurrentCell(nn.Module):
         """The feature size of each state tensor: (H,) or, for an LSTM, (H_out, H)."""
         return (self.hidden_size,)
 
+    def _torch_name(self) -> str:
+        """The name error messages use: torch.nn's ("RNNCell" for an Elman cell), else the class name."""
+        return "RNNCell" if type(self) is ElmanCell else type(self).__name__
+
     @staticmethod
     def output(state) -> Tensor:
         """The hidden state h that the layer emits (the whole state for Elman and GRU)."""
@@ -112,7 +116,7 @@ class RecurrentCell(nn.Module):
 
     def forward(self, input: Tensor, hx=None):
         """One step on input (B, I) or (I,), like torch.nn.*Cell; returns the new state h' (or (h', c'))."""
-        name = type(self).__name__
+        name = self._torch_name()
         if input.dim() not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
         batched = input.dim() == 2
@@ -132,7 +136,7 @@ class RecurrentCell(nn.Module):
 
     def _check_hx(self, hx, x: Tensor, batched: bool):
         """hx as torch.nn's cells take it: (B, H) for a batch, (H,) for one example; RuntimeError if not."""
-        name, sizes = type(self).__name__, self._sizes()
+        name, sizes = self._torch_name(), self._sizes()
         parts = tuple(hx) if isinstance(hx, tuple) else (hx,)
         if len(parts) != len(sizes) or not all(isinstance(p, Tensor) for p in parts):
             want = "a pair of tensors (h, c)" if len(sizes) == 2 else "one tensor h"

@@ -381,12 +381,11 @@ class Recurrent(nn.Module):
         return x, _cat_states(finals)
 
     def _scan(self, plan: Plan, i: int):
-        """Cell i's time loop. Tracers (torch.compile, torch.export) get python_scan instead of a fast scan: its
-        forward writes into out= buffers, which they cannot differentiate through; the results are equal."""
+        """Cell i's time loop. Tracers (torch.compile, torch.export, torch.jit.trace) get python_scan instead of a
+        fast scan, whose out= buffers and oneDNN calls they cannot record; the results are equal."""
         scan = plan.scans[i]
-        if scan is not None and scan is not self.scan_override and torch.compiler.is_compiling():
-            return None
-        return scan
+        tracing = torch.compiler.is_compiling() or torch.jit.is_tracing()
+        return None if tracing and scan is not None and scan is not self.scan_override else scan
 
     def _between_layers(self, x: Tensor, k: int) -> Tensor:
         """Dropout on the connection from layer k-1 to layer k (never on the recurrent connection)."""
