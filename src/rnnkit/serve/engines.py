@@ -188,8 +188,18 @@ class ForecastEngine(Engine):
 
     def info(self):
         return {"columns": self.run.normalizer.columns, "window": self.run.data.window,
-                "horizon": self.run.model.config.horizon,
+                "horizon": self.run.model.config.horizon, "example": self.example(),
                 "interval": "forecast ± 1.96 · validation RMSE of the best epoch (approximate, Gaussian errors)"}
+
+    def example(self) -> list | None:
+        """The last 3 windows of the training file, when it is still readable (for the playground)."""
+        from rnnkit.data import DataError
+
+        try:
+            series = self.run.data.read()
+        except (DataError, OSError, ValueError):
+            return None
+        return series.values[-3 * self.run.data.window:].tolist()
 
 
 # ---- tree ---------------------------------------------------------------------------------------------------------
@@ -345,7 +355,10 @@ class Seq2SeqEngine(Engine):
         return out
 
     def info(self):
-        return {"attention": self.run.model.config.attention, "level": self.run.task.level}
+        vocab, level = self.run.task.src_vocab, self.run.task.level
+        words = [] if vocab is None else vocab.itos[4:9]
+        return {"attention": self.run.model.config.attention, "level": level,
+                "example": (" " if level == "word" else "").join(words)}
 
 
 ENGINES = {"classify": ClassifyEngine, "tag": TagEngine, "forecast": ForecastEngine, "tree": TreeEngine,
