@@ -29,9 +29,10 @@ def run_demo(run_dir="runs/demo", minutes: float = 3.0, epochs: int = 4, seed: i
     model_config = lm.RNNLMConfig(vocab_size=len(corpus.vocab), cell="lstm", layers=2, hidden=256, emb=64,
                                   dropout=0.0, init_range=0.08)
     train = TrainConfig(epochs=epochs, optimizer="adam", lr=3e-3, clip=5.0, seed=seed, device="cpu",
-                        lr_schedule="step", lr_factor=0.5, lr_decay_start=epochs - 1, max_minutes=minutes)
+                        lr_schedule="step", lr_factor=0.5, lr_decay_start=epochs - 1, max_minutes=minutes,
+                        log_every=50)
     start = time.perf_counter()
-    history = lm.fit(run_dir, data, model_config, train, corpus)
+    history = lm.fit(run_dir, data, model_config, train, corpus, overwrite=True)  # `make demo` again: a new demo
     train_minutes = (time.perf_counter() - start) / 60
     best = min((h["valid"] for h in history), key=lambda m: m["loss"])
     run = lm.load_run(run_dir)
