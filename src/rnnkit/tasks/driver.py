@@ -204,7 +204,9 @@ def run_task_name(run_dir) -> str:
         raise DataError(f"{run_dir}: not a run directory ({why}; expected the --out of `rnnkit train`)")
     config = read_json(path)
     task = config.get("task") if isinstance(config, dict) else None
-    name = task.get("name") if isinstance(task, dict) else None
+    if not isinstance(task, dict):
+        raise DataError(f"{path}: task: expected an object with the task's name ({{\"name\": ...}}), found {task!r}")
+    name = task.get("name")
     if not isinstance(name, str) or name not in TASKS:
         raise DataError(f"{path}: task.name: expected one of {', '.join(TASKS)}, found {name!r}")
     return name
