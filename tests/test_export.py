@@ -11,20 +11,18 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx  # the export extra (make test installs it)
+import onnxruntime as ort
 import pytest
 import torch
 from _cli_errors import one_error_line
 
 from rnnkit import CELLS, Recurrent
 from rnnkit.cli import main
-
-onnx = pytest.importorskip("onnx", reason="the export extra (make test installs it)")
-ort = pytest.importorskip("onnxruntime", reason="the export extra (make test installs it)")
-
-from rnnkit.export import export, export_run, load  # noqa: E402
-from rnnkit.export import runtime as rt  # noqa: E402
-from rnnkit.tasks import classify, forecast, lm, seq2seq, tag  # noqa: E402
-from rnnkit.train import TrainConfig  # noqa: E402
+from rnnkit.export import export, export_run, load
+from rnnkit.export import runtime as rt
+from rnnkit.tasks import classify, forecast, lm, seq2seq, tag
+from rnnkit.train import TrainConfig
 
 ATOL = 1e-5
 WORDS = [f"w{i}" for i in range(12)]
@@ -487,3 +485,8 @@ def test_cli_errors_are_one_line(runs, tmp_path, capsys):
     with pytest.raises(Exception, match="not exportable"):
         export_run(nplm, tmp_path / "nplm")
     assert not (tmp_path / "nplm").exists()
+
+
+def test_without_the_extra_one_line_install_hint(runs, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    one_error_line(capsys, ["export", str(runs["lm"])], "pip install 'rnnkit[export]'")

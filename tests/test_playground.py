@@ -4,14 +4,12 @@ each view is kept in the test's tmp directory. Skipped only where Chromium is no
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
+from test_export import make_classify, make_forecast, make_lm, make_seq2seq, make_tag
+from test_serve import running
 
-pytest.importorskip("fastapi", reason="the serve extra (make test installs it)")
-import httpx  # noqa: E402
-from test_export import make_classify, make_forecast, make_lm, make_seq2seq, make_tag  # noqa: E402
-from test_serve import running  # noqa: E402
-
-from rnnkit.serve import create_app  # noqa: E402
+from rnnkit.serve import create_app
 
 
 def _chromium() -> str | None:

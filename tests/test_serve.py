@@ -11,21 +11,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx  # the serve extra (make test installs it)
 import numpy as np
 import pytest
 import torch
+import uvicorn
+from _cli_errors import one_error_line
+from fastapi.testclient import TestClient
+from test_export import make_classify, make_forecast, make_lm, make_seq2seq, make_tag
 
-pytest.importorskip("fastapi", reason="the serve extra (make test installs it)")
-pytest.importorskip("onnxruntime", reason="the export extra (make test installs it)")
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from test_export import make_classify, make_forecast, make_lm, make_seq2seq, make_tag  # noqa: E402
-
-from rnnkit.export import load  # noqa: E402
-from rnnkit.generate import SamplingOptions  # noqa: E402
-from rnnkit.serve import Limits, create_app  # noqa: E402
-from rnnkit.tasks import classify, decode, lm, tag  # noqa: E402
+from rnnkit.export import load
+from rnnkit.generate import SamplingOptions
+from rnnkit.serve import Limits, create_app
+from rnnkit.tasks import classify, decode, lm, tag
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +248,15 @@ def test_torch_backend_loads_no_pickle(runs, monkeypatch):
     monkeypatch.setattr(torch, "load", refuse)
     with TestClient(create_app(runs["lm"], "torch")) as client:
         assert client.get("/v1/health").json()["task"] == "lm"
+
+
+def test_without_the_extra_one_line_install_hint(runs, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    one_error_line(capsys, ["serve", str(runs["lm"])], "pip install 'rnnkit[serve]'")
+
+
+def test_onnx_backend_of_a_tree_run_is_one_line(tmp_path, capsys):
+    run = tmp_path / "tree"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"task": {"name": "tree"}}))
+    one_error_line(capsys, ["serve", str(run), "--backend", "onnx"], "not exportable")

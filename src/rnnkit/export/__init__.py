@@ -50,6 +50,7 @@ def export(run_dir, out=None, format: str = "onnx", weights: str = "best") -> Pa
     """Export the run in RUN_DIR to OUT (default RUN_DIR/onnx); returns OUT."""
     from rnnkit.cli.common import UsageError
 
+    require_onnx()
     if format not in FORMATS:
         raise UsageError(f"--format {format}: expected one of {', '.join(FORMATS)} (pt2: torch.export cannot "
                          "keep the time loop's length symbolic, see docs/export.md)")

@@ -207,6 +207,10 @@ def load_engine(run_dir, backend: str, limits: Limits):
     if backend not in ("torch", "onnx"):
         raise UsageError(f"--backend {backend}: expected torch or onnx")
     task = task_of(run_dir)
+    if backend == "onnx" and task == "tree":
+        from rnnkit.export import TREE
+
+        raise UsageError(f"--backend onnx: {TREE}; serve it with --backend torch")
     if task not in ENGINES:
         raise UsageError(f"{run_dir}: a {task!r} run cannot be served")
     run = load(run_dir)
