@@ -452,6 +452,7 @@ class Trainer:
             raise ckpt.CheckpointError(
                 f"{self.run_dir}: the run was checkpointed with {state['world_size']} process(es); "
                 f"resume it with the same number (found {self.ctx.world_size})")
+        ckpt.check_tensors(self.run_dir / "checkpoint.safetensors", state["model"], self.model.state_dict())
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
