@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     print(f"tiny Shakespeare: {len(corpus.train):,} train / {len(corpus.valid):,} valid chars; "
           f"2 x 128 LSTM, seq 50, batch 50, {args.optimizer} lr {args.lr}; threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as run_dir:
-        lm.fit(run_dir, data, model, train, corpus)
+        lm.fit(run_dir, data, model, train, corpus, overwrite=True)
         records = [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     print("| epoch | wall time (s) | train nats/char | valid nats/char | valid bits/char |")
     print("| ---: | ---: | ---: | ---: | ---: |")

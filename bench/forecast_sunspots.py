@@ -50,7 +50,7 @@ def run_config(args, horizon: int, strategy: str, cell: str, window: int, seed: 
     train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=seed, progress=False,
                         tensorboard=False)
     run_dir = f"{out_dir}/h{horizon}-{strategy}-{cell}-w{window}-s{seed}"
-    fc.fit(run_dir, data, model, train)
+    fc.fit(run_dir, data, model, train, overwrite=True)
     return fc.evaluate(fc.load_run(run_dir))  # best checkpoint by validation loss
 
 

@@ -44,7 +44,8 @@ def run_one(job: dict) -> dict:
                          seed=1000 + job["seed"])
     model = LabModelConfig(job["problem"], cell=job["cell"], hidden=job["hidden"])
     start = time.perf_counter()
-    result = fit(job.get("run_dir"), data, model, train, diagnostics_every=job.get("diagnostics_every", 0))
+    result = fit(job.get("run_dir"), data, model, train, diagnostics_every=job.get("diagnostics_every", 0),
+                 overwrite=True)
     key = "mse" if job["problem"] == "adding" else "loss"
     curve = [round(h["valid"][key], 5) for h in result.history]
     return dict(job, test=result.test, baseline=result.baseline, valid_curve=curve,

@@ -69,7 +69,7 @@ def run_one(attention: str, files: dict, args) -> dict:
                         progress=False, tensorboard=False)
     start = time.perf_counter()
     history = seq2seq.fit(run_dir, data, train, cell="gru", emb=args.hidden, hidden=args.hidden, layers=1,
-                          bidirectional=True, attention=attention, dropout=args.dropout)
+                          bidirectional=True, attention=attention, dropout=args.dropout, overwrite=True)
     train_s = time.perf_counter() - start
     best = min(history, key=lambda h: h["valid"]["loss"])
     row = {"attention": attention, "epochs": len(history), "best_epoch": best["epoch"],

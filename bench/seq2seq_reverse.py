@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     for kind in args.attention:
         cpu, wall = time.process_time(), time.perf_counter()
         seq2seq.fit(args.out / kind, data, config, emb=32, hidden=args.hidden, attention=kind,
-                    input_feeding=args.input_feeding)
+                    input_feeding=args.input_feeding, overwrite=True)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         row = {"attention": kind, **exact(seq2seq.load_run(args.out / kind), test_src, test_tgt),
                "cpu_s": cpu, "wall_s": wall}

@@ -64,7 +64,7 @@ def run(args, labels: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.out or tmp) / labels
         print(f"[{labels}] run directory {run_dir} (metrics.jsonl grows every epoch)", flush=True)
-        history = classify.fit(run_dir, data, model, train, corpus)
+        history = classify.fit(run_dir, data, model, train, corpus, overwrite=True)
     minutes = (time.perf_counter() - start) / 60
     for h in history:
         print(f"[{labels}] epoch {h['epoch']}: train loss {h['train']['loss']:.4f}, dev accuracy "

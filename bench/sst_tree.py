@@ -37,7 +37,7 @@ def train_one(args, cell: str, classes: int) -> dict:
     config = TrainConfig(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
                          seed=args.seed, device="cpu", progress=False, tensorboard=False)
     start = time.perf_counter()
-    history = tree.fit(Path(args.out) / f"{cell}-{classes}", data, model, config)
+    history = tree.fit(Path(args.out) / f"{cell}-{classes}", data, model, config, overwrite=True)
     minutes = (time.perf_counter() - start) / 60
     for h in history:
         print(f"  {cell} {classes}-class epoch {h['epoch']}: train loss {h['train']['loss']:.4f}, dev root "

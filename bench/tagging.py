@@ -90,7 +90,7 @@ def train_run(name: str, data: tag.TagDataConfig, options: dict, train: TrainCon
     print(f"[{name}] train {len(corpus.train)} sentences, dev {len(corpus.valid)}, vocabulary {len(corpus.words)}, "
           f"tags {len(corpus.tags)}, chars {len(corpus.chars) if corpus.chars else 0}; model {options}", flush=True)
     start = time.perf_counter()
-    history = tag.fit(out / name, data, config, train, corpus)
+    history = tag.fit(out / name, data, config, train, corpus, overwrite=True)
     seconds = time.perf_counter() - start
     key = "f1" if data.metric == "entity" else "accuracy"
     for h in history:
