@@ -135,17 +135,28 @@ class RecurrentCell(nn.Module):
         return new if batched else map_state(new, lambda t: t.squeeze(0))
 
     def _check_hx(self, hx, x: Tensor, batched: bool):
-        """hx as torch.nn's cells take it: (B, H) for a batch, (H,) for one example; RuntimeError if not."""
+        """hx as torch.nn's cells take it: (B, H) for a batch, (H,) for one example; torch's errors and words
+        (ValueError for a state that is not 1-D or 2-D, RuntimeError for a wrong batch, size or dtype)."""
         name, sizes = self._torch_name(), self._sizes()
         parts = tuple(hx) if isinstance(hx, tuple) else (hx,)
         if len(parts) != len(sizes) or not all(isinstance(p, Tensor) for p in parts):
             want = "a pair of tensors (h, c)" if len(sizes) == 2 else "one tensor h"
             raise TypeError(f"{name}: hx must be {want}, got {type(hx).__name__} of length {len(parts)}")
         for k, (p, size) in enumerate(zip(parts, sizes)):
-            want, given = ((x.shape[0], size), tuple(x.shape)) if batched else ((size,), (x.shape[1],))
-            if tuple(p.shape) != want:
+            which = f"hx[{k}]" if len(sizes) == 2 else "hidden"
+            if p.dim() not in (1, 2):
+                raise ValueError(f"{name}: Expected {which} to be 1D or 2D, got {p.dim()}D instead")
+            want = (x.shape[0], size) if batched else (size,)
+            if p.dim() != len(want):
+                given = tuple(x.shape if batched else x[0].shape)
                 raise RuntimeError(f"{name}: hidden{k} must be {want} for input {given}, got {tuple(p.shape)} "
-                                   f"(hidden{k} has inconsistent size)")
+                                   f"(a {'batched' if batched else 'unbatched'} input takes a {len(want)}-D state)")
+            if batched and p.shape[0] != x.shape[0]:
+                raise RuntimeError(f"{name}: Input batch size {x.shape[0]} doesn't match hidden{k} batch size "
+                                   f"{p.shape[0]}")
+            if p.shape[-1] != size:
+                raise RuntimeError(f"{name}: hidden{k} has inconsistent hidden_size: got {p.shape[-1]}, "
+                                   f"expected {size}")
             if p.dtype != x.dtype:
                 raise RuntimeError(f"{name}: hidden{k} dtype ({p.dtype}) does not match input dtype ({x.dtype})")
         if not batched:

@@ -39,6 +39,7 @@ from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LST
 from rnnkit.nn.init import check_scheme, initialize
 from rnnkit.nn.interop import torch_twin
 from rnnkit.nn.plan import Kind, Plan, fused_kernel, make_plan
+from rnnkit.nn.unroll import _cat_states, _lengths_of, _stack_states, python_scan, reverse_padded, unroll
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ CELLS: dict[str, CellSpec] = {
     "gru": CellSpec(GRUCell, {"reset": "after"}),
     "gru-before": CellSpec(GRUCell, {"reset": "before"}),
 }
+
+__all__ = ["CELLS", "GRU", "LSTM", "RNN", "CellSpec", "Recurrent", "python_scan", "reverse_padded", "unroll"]
 
 SKIPS = (None, "residual", "highway")
 _PLAN_INPUTS = frozenset({"use_fused", "use_fast_scan", "scan_override", "dropout", "variational", "skip"})
@@ -218,6 +221,29 @@ class Recurrent(nn.Module):
         """Each cell's weights in torch.nn's order, as a forward reads them: a parametrized weight is computed
         (once per call: a forward reads them all once, so spectral_norm's power iteration runs once)."""
         return [[getattr(self, t) for t in names.values()] for names in self._names]
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """torch.nn.RNNBase's names, layer by layer, direction by direction, in torch's order."""
+        return [n for names in self._names for n in names.values()]
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        return [w for ws in self.all_weights for w in ws]
+
+    @property
+    def _all_weights(self) -> list[list[str]]:
+        return [list(names.values()) for names in self._names]
+
+    @property
+    def mode(self) -> str:
+        """torch.nn.RNNBase's mode for the cells it has: "LSTM", "GRU", "RNN_TANH", "RNN_RELU" (else the cell name)."""
+        cell, kind = self._cells[0], type(self._cells[0])
+        if kind is ElmanCell and cell.nonlinearity in ("tanh", "relu"):
+            return "RNN_" + cell.nonlinearity.upper()
+        if kind is LSTMCell or (kind is GRUCell and cell.reset == "after"):
+            return "LSTM" if kind is LSTMCell else "GRU"
+        return self.cell_name
 
     def flatten_parameters(self) -> None:
         """Kept for torch.nn compatibility; rnnkit does not pack weights into one buffer (cuDNN may copy them)."""
@@ -403,77 +429,6 @@ class Recurrent(nn.Module):
         weight, bias = getattr(self, f"highway_weight_l{k}"), getattr(self, f"highway_bias_l{k}")
         g = torch.sigmoid(F.linear(x, weight, bias))  # how much of the new layer's output to let through
         return g * out + (1 - g) * x
-
-
-def unroll(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None = None, reverse: bool = False,
-           scan=None):
-    """Run ``cell`` over x (T, B, I) from ``state``; returns (outputs (T, B, H), final state).
-
-    With ``lengths``, sequence b stops at step lengths[b] - 1: its state is frozen after it and its outputs
-    there are zero. ``reverse`` reads each sequence backwards from its own last step. ``scan`` is the time loop
-    (default: ``python_scan``, autograd through every step).
-    """
-    T = x.shape[0]
-    if reverse:
-        x = reverse_padded(x, lengths)
-    ux = cell.project(x)  # (T, B, G·H): U x_t + b for every step in one matmul
-    alive = None if lengths is None else (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)
-    out, state = (scan or python_scan)(cell, ux, state, alive)
-    if reverse:
-        out = reverse_padded(out, lengths)
-    return out, state
-
-
-def python_scan(cell: RecurrentCell, ux: Tensor, state, alive: Tensor | None = None):
-    """The time loop: state_t = cell.step(ux_t, state_{t-1}); autograd records every step.
-
-    ``alive`` (T, B) marks real steps: where it is False the state is carried unchanged and the output is zero.
-    """
-    steps = ux.unbind(0)  # unbind once: indexing ux[t] would allocate a full-size gradient per step
-    first_dead = ux.shape[0]  # the first step at which some sequence has ended
-    if alive is not None and not bool(alive.all()):
-        first_dead = int(alive.all(dim=1).logical_not().nonzero()[0])
-    outputs = []
-    for t, ux_t in enumerate(steps):
-        new = cell.step(ux_t, state)
-        if t >= first_dead:  # some sequences have ended: keep their state as it was
-            keep = alive[t].unsqueeze(1)
-            new = map_state(new, lambda n, s, keep=keep: torch.where(keep, n, s), state)
-        state = new
-        outputs.append(cell.output(state))
-    out = torch.stack(outputs)  # (T, B, H)
-    if alive is not None:
-        out = out * alive.unsqueeze(2).to(out.dtype)  # padded outputs are zero
-    return out, state
-
-
-def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Reverse each sequence of x (T, B, ...) within its own length; padding stays where it is."""
-    T = x.shape[0]
-    if lengths is None:
-        return x.flip(0)
-    t = torch.arange(T).unsqueeze(1)  # (T, 1)
-    src = torch.where(t < lengths.unsqueeze(0), lengths.unsqueeze(0) - 1 - t, t)  # (T, B)
-    index = src.to(x.device).view(T, -1, *([1] * (x.dim() - 2))).expand_as(x)
-    return x.gather(0, index)
-
-
-def _lengths_of(packed: PackedSequence) -> Tensor:
-    """Per-sequence lengths of a PackedSequence, in its sorted order."""
-    batch_sizes = packed.batch_sizes
-    return (batch_sizes.unsqueeze(1) > torch.arange(int(batch_sizes[0])).unsqueeze(0)).sum(0)
-
-
-def _stack_states(states: list):
-    if isinstance(states[0], tuple):
-        return type(states[0])(*(torch.stack(parts) for parts in zip(*states)))
-    return torch.stack(states)
-
-
-def _cat_states(states: list):
-    if isinstance(states[0], tuple):
-        return type(states[0])(*(torch.cat(parts) for parts in zip(*states)))
-    return torch.cat(states)
 
 
 class RNN(Recurrent):
