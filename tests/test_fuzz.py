@@ -5,7 +5,7 @@ in one of two ways, never with a traceback:
 
     exit 0                       the corruption left a valid file (a flipped letter in a word, CRLF line ends)
     exit 2 and one stderr line   the line names the corrupted file (or, for a config/vocabulary that no longer
-                                 matches the weights, the weights file)
+                                 matches the weights, the weights file) in at most 500 characters
 
 Corruptions that can never leave a valid file (empty, NUL or non-UTF-8 bytes, an .npz archive, truncated gzip,
 a deleted config.json ...) must give exit 2 with their specific message; those that must keep the file valid
@@ -46,6 +46,7 @@ SURVEY = os.environ.get("RNNKIT_FUZZ_SURVEY") == "1"
 TABLE: dict[tuple[str, str], Counter] = defaultdict(Counter)
 FUZZ = settings(deadline=None, derandomize=True, database=None, phases=(Phase.explicit, Phase.generate),
                 suppress_health_check=list(HealthCheck), print_blob=False)
+MAX_LINE = 500  # one clear line: a 140 KB bad field is quoted cut short
 HANG_SECONDS = 60  # a case that runs longer is a failure (e.g. a corrupted config asking for 10**9 epochs)
 
 
@@ -95,6 +96,8 @@ def check(target: str, command: str, argv: list[str], names: tuple[str, ...], ki
         problem = f"exit 2 where the file is still valid: {err.strip()!r}"
     elif code == 2 and len(lines) != 1:
         problem = f"exit 2 with {len(lines)} stderr lines: {err.strip()[-300:]!r}"
+    elif code == 2 and len(lines[0]) > MAX_LINE:
+        problem = f"exit 2 with a line of {len(lines[0])} characters: {lines[0][:200]!r}..."
     elif code == 2 and not any(n in lines[0] for n in names):
         problem = f"the error does not name {' or '.join(names)}: {lines[0]!r}"
     elif code == 2 and fragment and fragment not in lines[0]:

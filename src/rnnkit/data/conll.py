@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.data.text import DataError, read_lines
+from rnnkit.data.text import DataError, read_lines, shown
 
 FORMATS = ("conllu", "conll", "text")
 COLUMNS = {"upos": 3, "xpos": 4}
@@ -88,7 +88,7 @@ def read_conllu(path: str | os.PathLike, column: str = "upos", require_tags: boo
                 continue
             if not ident.isdigit():
                 raise DataError(f"{path}:{number}: expected an integer word ID (or a range 1-2, or 1.1), "
-                                f"found {ident!r}")
+                                f"found {shown(ident)}")
             if require_tags and cols[col] == "_":
                 raise DataError(f"{path}:{number}: expected a {column.upper()} tag in column {col + 1}, found '_'")
             words.append(cols[1])
@@ -118,7 +118,7 @@ def read_conll(path: str | os.PathLike, scheme: str = "bio", require_tags: bool 
             cols = line.split()
             if require_tags and len(cols) < 2:
                 raise DataError(f"{path}:{start + k}: expected a token and a tag (at least 2 columns), "
-                                f"found {len(cols)} column: {line.strip()!r}")
+                                f"found {len(cols)} column: {shown(line.strip())}")
             words.append(cols[0])
             tags.append(cols[-1])
         if require_tags:
@@ -158,7 +158,7 @@ def check_tags(tags: list[str], scheme: str, path="<tags>", start: int = 1) -> N
     for k, tag in enumerate(tags):
         where = f"{path}:{start + k}"
         if tag != "O" and not (len(tag) > 2 and tag[1] == "-" and tag[0] in allowed):
-            raise DataError(f"{where}: expected a {scheme.upper()} tag ({expected}), found {tag!r}")
+            raise DataError(f"{where}: expected a {scheme.upper()} tag ({expected}), found {shown(tag)}")
         continues = prev[0] in "BI" and tag[0] in "IE" and tag[2:] == prev[2:]
         if tag[0] in "IE" and not continues:
             raise DataError(f"{where}: expected {tag!r} to continue an entity (after B-{tag[2:]} or "

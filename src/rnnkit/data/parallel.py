@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnkit.data.text import DataError, read_bytes, read_lines
+from rnnkit.data.text import DataError, read_bytes, read_lines, shown
 
 TOKENIZATIONS = ("word", "char")
 NPY_MAGIC = b"\x93NUMPY"
@@ -131,7 +131,7 @@ def _csv_vectors(path) -> np.ndarray:
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
-            raise DataError(f"{path}:{n}: expected comma-separated numbers, found {line[:60]!r}") from None
+            raise DataError(f"{path}:{n}: expected comma-separated numbers, found {shown(line)}") from None
         if len(rows[-1]) != len(rows[0]):
             raise DataError(f"{path}:{n}: expected {len(rows[0])} numbers (as on line 1), found {len(rows[-1])}")
     return np.asarray(rows, dtype=np.float64)

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.tabular import read_records
-from rnnkit.data.text import DataError
+from rnnkit.data.text import DataError, shown
 
 MISSING = ("", "na", "nan", "null", "none", "?")
 MISSING_POLICIES = ("error", "interpolate")
@@ -98,7 +98,7 @@ def read_series(path: str | os.PathLike, target: str, covariates: Sequence[str] 
     for name in [*time_names, *columns]:
         if name not in index:
             raise DataError(f"{path}:{records[0][0]}: expected a column named {name!r} in the header, found "
-                            f"columns {', '.join(map(repr, header))}")
+                            f"columns {shown(', '.join(map(repr, header)), 200, quote=False)}")
     if len(set([*time_names, *columns])) != len(columns) + len(time_names):
         raise ValueError(f"time {time!r}, target {target!r} and covariates {list(covariates)} must be distinct "
                          "columns")
@@ -126,15 +126,15 @@ def _read_times(path, lines, cols: list[int], width: int, delimiter: str) -> tup
             text = f"{year}-{int(month):02d}" if digits else f"{year}-{month}"
         k, value = parse_time(text)
         if k is None:
-            raise DataError(f"{path}:{n}: expected a time stamp: {TIME_FORMATS}; found {text!r}")
+            raise DataError(f"{path}:{n}: expected a time stamp: {TIME_FORMATS}; found {shown(text)}")
         if kind is None or {kind, k} == {"int", "float"}:
             kind = "float" if "float" in (kind, k) else k
         elif k != kind:
             raise DataError(f"{path}:{n}: expected a time stamp of the same kind as the first row's "
-                            f"({times[0]!r}), found {text!r}")
+                            f"({times[0]!r}), found {shown(text)}")
         if parsed and not value > parsed[-1]:
             raise DataError(f"{path}:{n}: expected a time after {times[-1]!r} (times must strictly increase), "
-                            f"found {text!r}")
+                            f"found {shown(text)}")
         times.append(text)
         parsed.append(value)
     return times, parsed, kind
@@ -147,15 +147,15 @@ def _read_column(path, lines, col: int, name: str, missing: str) -> np.ndarray:
         if text.lower() in MISSING:
             if missing == "error":
                 raise DataError(f"{path}:{n}: expected a number in column {name!r}, found a missing value "
-                                f"({text!r}); use missing='interpolate' (--missing interpolate) to fill it")
+                                f"({shown(text)}); use missing='interpolate' (--missing interpolate) to fill it")
             out[i] = np.nan
             continue
         try:
             out[i] = float(text)
         except ValueError:
-            raise DataError(f"{path}:{n}: expected a number in column {name!r}, found {text!r}") from None
+            raise DataError(f"{path}:{n}: expected a number in column {name!r}, found {shown(text)}") from None
         if not math.isfinite(out[i]):
-            raise DataError(f"{path}:{n}: expected a finite number in column {name!r}, found {text!r}")
+            raise DataError(f"{path}:{n}: expected a finite number in column {name!r}, found {shown(text)}")
     gaps = np.isnan(out)
     if gaps.all():
         raise DataError(f"{path}:{lines[0][0]}: expected at least one value in column {name!r}, found none")

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.text import DataError, read_text, shown
 
 Column = int | str
 
@@ -118,7 +118,8 @@ def _column_index(path: Path, column: Column, names: list[str] | None, width: in
         if names is None:
             raise DataError(f"{path}: the {role} column is given by name ({column!r}), which needs a header line")
         if column not in names:
-            raise DataError(f"{path}:1: expected a {role} column named {column!r} in the header, found {names}")
+            raise DataError(f"{path}:1: expected a {role} column named {column!r} in the header, found "
+                            f"{shown(str(names), 200, quote=False)}")
         return names.index(column)
     if not -width <= column < width:
         raise DataError(f"{path}: expected the {role} column index {column} to be < {width} "

@@ -4,13 +4,15 @@ Every reader of rnnkit.data opens its file through this module (`read_text`, `re
 `read_json`), so the same checks hold for every format:
 
     missing file, directory                 -> "f.txt: file not found (expected UTF-8 text)"
-    truncated or corrupt gzip               -> "f.txt.gz:12: expected gzip-compressed UTF-8 text, found the
-                                                 gzip data cut short or corrupt (...)"
+    truncated or corrupt gzip               -> "f.txt.gz:12: expected UTF-8 text (gzip-compressed), found the
+                                                 gzip data cut short (a truncated file?)"
     a binary file (.npy, .npz, safetensors,  -> "f.tsv: expected UTF-8 text, found a zip archive (e.g. a NumPy
       pickle, zip, NUL bytes)                    .npz file)"
     bytes that are not UTF-8                -> "f.txt:3: expected UTF-8 text, found bytes that are not
                                                  UTF-8 (byte 0xff at offset 17)"
     nothing but whitespace                  -> "f.txt: file is empty (expected UTF-8 text)"
+
+`shown(value)` cuts a value quoted in a message, so that a 100 KB field still gives a short line.
 
 Errors are `DataError` (a ValueError) whose message names the file (and line) and says what was expected,
 so the CLI can print it as one line. gzip data is recognised by its magic bytes whatever the file's name; a
@@ -65,6 +67,15 @@ def describe_binary(head: bytes) -> str | None:
     return None
 
 
+def shown(value, limit: int = 60, quote: bool = True) -> str:
+    """repr(value) (str(value) with quote=False) for an error message, cut to about `limit` characters so
+    that one bad field of 100 KB still gives a short line: 'xxxxx'... (140000 characters)."""
+    text = value if isinstance(value, str) else str(value)
+    cut = text[:limit] if len(text) > limit else text
+    cut = repr(cut) if quote else cut
+    return f"{cut}... ({len(text)} characters)" if len(text) > limit else cut
+
+
 def _checked(path: str | os.PathLike, expected: str) -> Path:
     path = Path(path)
     if not path.exists():
@@ -76,13 +87,13 @@ def _checked(path: str | os.PathLike, expected: str) -> Path:
 
 def _not_gzip(path: Path, head: bytes, expected: str) -> DataError:
     found = describe_binary(head) or f"the bytes {head[:2]!r}"
-    return DataError(f"{path}: not a valid gzip file (expected gzip-compressed {expected} as the name ends in "
-                     f".gz, found {found} at the start)")
+    return DataError(f"{path}: not a valid gzip file (expected {expected}, gzip-compressed as the name ends in "
+                     f".gz; found {found} at the start)")
 
 
 def _gzip_error(path: Path, lines_read: int, e: Exception, expected: str) -> DataError:
     reason = "cut short (a truncated file?)" if isinstance(e, EOFError) else f"corrupt ({e})"
-    return DataError(f"{path}:{lines_read + 1}: expected gzip-compressed {expected}, found the gzip data {reason}")
+    return DataError(f"{path}:{lines_read + 1}: expected {expected} (gzip-compressed), found the gzip data {reason}")
 
 
 def read_bytes(path: str | os.PathLike, expected: str = TEXT) -> bytes:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from rnnkit.data.text import DataError, read_text
+from rnnkit.data.text import DataError, read_text, shown
 
 _SPACE = " \t\r"
 _DELIMS = "() \t\r\n"
@@ -110,7 +110,7 @@ def _describe(text: str, i: int) -> str:
     j = i
     while j < len(text) and text[j] not in _DELIMS:
         j += 1
-    return repr(text[i:max(j, i + 1)])
+    return shown(text[i:max(j, i + 1)])
 
 
 def _word_end(text: str, i: int) -> int:
@@ -148,9 +148,9 @@ class _Parser:
         try:
             value = int(token)
         except ValueError:
-            raise self.fail(i, what, repr(token)) from None
+            raise self.fail(i, what, shown(token)) from None
         if value < 0 or (self.num_classes is not None and value >= self.num_classes):
-            raise self.fail(i, what, repr(token))
+            raise self.fail(i, what, shown(token))
         return value, end
 
     def parse(self) -> Tree:

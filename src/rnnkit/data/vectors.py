@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.data.text import DataError, iter_lines
+from rnnkit.data.text import DataError, iter_lines, shown
 from rnnkit.data.vocab import Vocab
 
 WHAT = "word vectors in GloVe/word2vec text format"
@@ -55,14 +55,14 @@ def load_vectors(path: str | os.PathLike, vocab: Vocab, lower: bool = False) -> 
         if line_no == 1 and len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
             dim = int(parts[1])  # word2vec header "N D"
             if dim < 1:
-                raise DataError(f"{path}:1: expected a word2vec header 'COUNT DIM' with DIM >= 1, found {line!r}")
+                raise DataError(f"{path}:1: expected a word2vec header 'COUNT DIM' with DIM >= 1, found {shown(line)}")
             continue
         if not line.strip():
             continue
         if dim is None:
             dim = len(parts) - 1
             if dim < 1:
-                raise DataError(f"{path}:{line_no}: expected a word followed by numbers, found {line[:60]!r}")
+                raise DataError(f"{path}:{line_no}: expected a word followed by numbers, found {shown(line)}")
         if len(parts) < dim + 1:
             raise DataError(f"{path}:{line_no}: expected a word and {dim} numbers, "
                             f"found {len(parts) - 1} fields after the first")
@@ -83,10 +83,10 @@ def load_vectors(path: str | os.PathLike, vocab: Vocab, lower: bool = False) -> 
             weights[i] = torch.tensor([float(x) for x in numbers])
         except ValueError:
             bad = next(x for x in numbers if not _is_float(x))
-            raise DataError(f"{path}:{where}: expected {dim} numbers after the word, found {bad!r}") from None
+            raise DataError(f"{path}:{where}: expected {dim} numbers after the word, found {shown(bad)}") from None
         if not torch.isfinite(weights[i]).all():
             bad = next(x for x in numbers if not math.isfinite(float(x)) or abs(float(x)) > 3.4e38)
-            raise DataError(f"{path}:{where}: expected {dim} finite numbers after the word, found {bad!r}")
+            raise DataError(f"{path}:{where}: expected {dim} finite numbers after the word, found {shown(bad)}")
         found[i] = True
     return Vectors(weights, found, dim)
 
