@@ -197,7 +197,9 @@ class HardAttention(AdditiveAttention):
     def normalize(self, z: Tensor, mask: Tensor | None) -> Tensor:
         soft = masked_softmax(z, mask)
         hard = F.one_hot(soft.argmax(dim=-1), soft.shape[-1]).to(soft.dtype)
-        return hard + soft - soft.detach() if torch.is_grad_enabled() and soft.requires_grad else hard
+        # hard + (soft - soft): the bracket is exactly 0, so the value is exactly the one-hot (hard + soft - soft
+        # in that order rounds: 1 + 0.3 - 0.3 != 1 in floating point)
+        return hard + (soft - soft.detach()) if torch.is_grad_enabled() and soft.requires_grad else hard
 
 
 _CLASSES = {
