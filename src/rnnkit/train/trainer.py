@@ -458,6 +458,8 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         self.epoch, self.next_batch, self.step = state["epoch"], state["next_batch"], state["step"]
         self.history, self.stale_epochs, self.stopped = state["history"], state["stale_epochs"], state["stopped"]
+        if self.config.epochs > state["config"]["epochs"]:  # extended (--resume --epochs N): train on
+            self.stopped = False
         self.elapsed = state["elapsed"]
         self.stop_reason = self.history[-1].get("stopped") if self.stopped and self.history else None
         _warn_changed_config(state["config"], self.config.to_dict())
