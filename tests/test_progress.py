@@ -15,7 +15,8 @@ from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.progress import clock_text, read_metrics
 
 STEP_LINE = re.compile(r"^epoch (\d+)/(\d+) - batch (\d+)/(\d+) - step (\d+) - (.*) - ([\d,]+) tok/s - ETA (\S+)$")
-EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+) - (?:(\d+)/(\d+) batches - )?(\d+)s - lr (\S+) - (.*?)( \*)?$")
+EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+) - (?:(\d+)/(\d+) batches - )?(\d+)s \(validation (\d+)s\) - lr (\S+) - "
+                        r"(.*?)( \*)?$")
 
 
 def config(**overrides) -> TrainConfig:
@@ -29,10 +30,11 @@ def metrics_of(text: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r"(\w+): (-?[\d.]+(?:e[-+]?\d+)?)", text)}
 
 
-def train(tmp_path, seconds_per_batch=1.0, **overrides):
+def train(tmp_path, seconds_per_batch=1.0, valid_seconds=0.0, **overrides):
     clock = FakeClock()
     model, task, batches, valid = build(seed=0)
-    trainer = Trainer(model, task, Ticking(batches, clock, seconds_per_batch), valid, config(**overrides), tmp_path)
+    trainer = Trainer(model, task, Ticking(batches, clock, seconds_per_batch), Ticking(valid, clock, valid_seconds),
+                      config(**overrides), tmp_path)
     return trainer, fit_with_clock(trainer, clock)
 
 
@@ -58,20 +60,20 @@ def test_without_a_terminal_a_line_every_log_every_steps_with_the_logged_numbers
 
 
 def test_without_a_terminal_one_line_per_epoch_with_the_history(tmp_path, capsys):
-    _, history = train(tmp_path)
+    _, history = train(tmp_path, valid_seconds=2.0)
     lines = [EPOCH_LINE.match(line) for line in capsys.readouterr().err.splitlines()]
     epochs = [m for m in lines if m and " - batch " not in m[0]]
     assert len(epochs) == len(history) == 2
     for m, h in zip(epochs, history):
         assert (int(m[1]), int(m[2]), m[3]) == (h["epoch"], 2, None)
-        assert int(m[5]) == 24  # 24 batches at 1 s on the fake clock (validation does not tick)
-        assert float(m[6]) == float(f"{h['lr']:.4g}")
-        shown = metrics_of(m[7])
+        assert (int(m[5]), int(m[6])) == (24 + 12, 12)  # 24 batches at 1 s, 6 validation batches at 2 s
+        assert float(m[7]) == float(f"{h['lr']:.4g}")
+        shown = metrics_of(m[8])
         for k, v in h["train"].items():
             assert shown[k] == float(f"{v:.4f}"), k
         for k, v in h["valid"].items():
             assert shown[f"val_{k}"] == float(f"{v:.4f}"), k
-        assert (m[8] is not None) == h["improved"]
+        assert (m[9] is not None) == h["improved"]
 
 
 def test_the_deadline_shows_in_the_eta_and_in_the_last_epoch_line(tmp_path, capsys):
@@ -81,7 +83,7 @@ def test_the_deadline_shows_in_the_eta_and_in_the_last_epoch_line(tmp_path, caps
     first = next(STEP_LINE.match(line) for line in err if STEP_LINE.match(line))
     assert first[8] == "0:10"
     last = err[-1]
-    assert last.startswith("epoch 1/2 - 15/24 batches - 15s - ")
+    assert last.startswith("epoch 1/2 - 15/24 batches - 15s (validation 0s) - ")
     assert last.endswith("stopped: max_minutes deadline reached *")
     assert history[-1]["stopped"] == "deadline" and history[-1]["step"] == 15
 

@@ -21,7 +21,8 @@ class MetricsLog:
 
     Every record has ``epoch`` (from 1), ``step`` (optimizer steps so far), ``split``, ``time`` (seconds since
     the run started) and ``metrics``; training records add ``lr``, ``grad_norm`` (mean pre-clip global norm),
-    ``clipped`` (fraction of steps where clipping fired) and ``tokens_per_second``. Splits: "train" and
+    ``clipped`` (fraction of steps where clipping fired) and ``tokens_per_second``; the epoch's "train" record
+    has ``stopped`` ("deadline" or "early_stopping") when training stops there before its epochs. Splits: "train" and
     "valid" (one per epoch, summed over all processes under DDP) and "train_running" (every ``log_every``
     steps: the epoch so far, as seen by rank 0).
     """
@@ -92,13 +93,15 @@ def progress_mode(progress: bool, quiet: bool, is_main: bool) -> str:
 
 def epoch_line(epoch: int, epochs: int, lr: float, train: dict, valid: dict | None, improved: bool,
                seconds: float, tokens_per_second: float | None = None, stopped: str | None = None,
-               batches: tuple[int, int] | None = None) -> str:
-    """One epoch's summary: ``epoch 2/10 - 35s - lr 0.001 - loss: 1.2345 - ppl: 3.4365 - val_loss: ... *``
-    (``*``: the monitored metric improved; the validation metrics get Keras' ``val_`` prefix)."""
+               batches: tuple[int, int] | None = None, eval_seconds: float | None = None) -> str:
+    """One epoch's summary: ``epoch 2/10 - 35s (validation 2s) - lr 0.001 - loss: 1.2345 - ppl: 3.4365 -
+    val_loss: ... *`` (``*``: the monitored metric improved; the validation metrics get Keras' ``val_`` prefix;
+    ``35s``: the epoch's training and validation)."""
     parts = [f"epoch {epoch}/{epochs}"]
     if batches is not None:
         parts.append(f"{batches[0]}/{batches[1]} batches")
-    parts += [f"{seconds:.0f}s", f"lr {lr:.4g}", _keras(train)]
+    took = f"{seconds:.0f}s" + ("" if eval_seconds is None else f" (validation {eval_seconds:.0f}s)")
+    parts += [took, f"lr {lr:.4g}", _keras(train)]
     if valid is not None:
         parts.append(_keras(valid, "val_"))
     if tokens_per_second is not None:

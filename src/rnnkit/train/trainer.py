@@ -363,7 +363,9 @@ class Trainer:
         keys = sorted(self.sums.totals)
         totals = dict(zip(keys, dist_.all_reduce_sum([self.sums.totals[k] for k in keys], self.ctx, self.device)))
         train = _floats(self.task.summarize(totals))
+        evaluating = self.clock()
         valid = self.evaluate(self.valid_batches) if self.valid_batches is not None else None
+        eval_seconds = self.clock() - evaluating
         monitored = self._monitored(valid if valid is not None else train)
         lr = self.optimizer.param_groups[0]["lr"]
         improved = self.schedule.observe(monitored)
@@ -375,7 +377,8 @@ class Trainer:
             log.write(self._record("valid", valid))
         print_epoch_summary(self._mode, epoch_line(
             self.epoch + 1, self.config.epochs, lr, train, valid, improved, self.clock() - self._epoch_started,
-            self._tokens_per_second, self.stop_reason, self._epoch_batches))
+            self._tokens_per_second, self.stop_reason, self._epoch_batches,
+            eval_seconds if valid is not None else None))
         self.history.append({"epoch": self.epoch + 1, "step": self.step, "lr": lr, "train": train, "valid": valid,
                              "improved": improved, **stop})
         for callback in self.callbacks:
