@@ -35,8 +35,9 @@ def test_read_run_config_checks_the_sections(tmp_path, config, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing", r"missing: run directory not found \(expected the --out of `rnnkit train tag`\)"),
-    (lambda p: p, r": not a run directory \(expected the --out of `rnnkit train tag`\)"),
+    (lambda p: p / "missing",
+     r"missing: not a run directory \(no such directory; expected the --out of `rnnkit train tag`\)"),
+    (lambda p: p, r": not a run directory \(no config.json; expected the --out of `rnnkit train tag`\)"),
     (lambda p: _run_dir(p, "lm"), r"config\.json: expected a tagging run \(task 'tag'\), found task 'lm'"),
 ])
 def test_read_run_config_names_what_is_wrong(tmp_path, make, message):

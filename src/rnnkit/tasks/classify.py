@@ -43,7 +43,7 @@ from rnnkit.metrics import classification_metrics
 from rnnkit.nn.attention import context, masked_softmax
 from rnnkit.tasks import driver
 from rnnkit.tasks.driver import cell_names, model_from, sized_config
-from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.tasks.runs import LoadedRun, load_vocab, task_field
 from rnnkit.train import TrainConfig
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -396,8 +396,7 @@ class ClassifySpec:
 
     def load(self, run_dir: Path, config: dict) -> tuple[RNNClassifier, ClassifyTask]:
         model_config = model_from(self, run_dir, config)
-        vocab = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
-                                 "vocab.json", "vocab_size")
+        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
         labels = task_field(config, run_dir, "labels", list)
         if len(labels) != model_config.num_classes or not all(isinstance(x, str) for x in labels):
             raise DataError(f"{run_dir / 'config.json'}: task.labels: expected {model_config.num_classes} label "

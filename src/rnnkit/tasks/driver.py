@@ -32,6 +32,7 @@ from rnnkit.tasks.runs import (
     Staging,
     check_out,
     load_run_weights,
+    read_config_json,
     read_run_config,
     write_run_files,
 )
@@ -195,18 +196,8 @@ def resume(run_dir, spec: TaskSpec | None = None, epochs: int | None = None, cal
 
 def run_task_name(run_dir) -> str:
     """The task that wrote RUN_DIR, from config.json (one clear line when there is none)."""
-    from rnnkit.train.checkpoint import read_json
-
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.is_file():
-        why = "no config.json" if run_dir.is_dir() else "no such directory"
-        raise DataError(f"{run_dir}: not a run directory ({why}; expected the --out of `rnnkit train`)")
-    config = read_json(path)
-    task = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(task, dict):
-        raise DataError(f"{path}: task: expected an object with the task's name ({{\"name\": ...}}), found {task!r}")
-    name = task.get("name")
+    path, config = read_config_json(run_dir)
+    name = config["task"].get("name")
     if not isinstance(name, str) or name not in TASKS:
         raise DataError(f"{path}: task.name: expected one of {', '.join(TASKS)}, found {name!r}")
     return name

@@ -47,7 +47,7 @@ from rnnkit.tasks import driver
 from rnnkit.tasks.driver import cell_names, sized_config
 from rnnkit.tasks.next_token import LMOutput, LMTask, lm_loss, summarize_lm  # noqa: F401 (re-exported)
 from rnnkit.tasks.nplm import NPLM, NPLMConfig
-from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.tasks.runs import LoadedRun, load_vocab, task_field
 from rnnkit.train import TrainConfig, Trainer
 
 
@@ -288,8 +288,7 @@ class LMSpec:
 
     def load(self, run_dir: Path, config: dict):
         model_config = config_from_dict(config["model"], f"{run_dir / 'config.json'}: model")
-        vocab = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
-                                 "vocab.json", "vocab_size")
+        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
         level = task_field(config, run_dir, "level", str)
         if level not in LEVELS:
             raise DataError(f"{run_dir / 'config.json'}: task.level: expected one of {LEVELS}, found {level!r}")

@@ -13,7 +13,7 @@ Creating (validate, then write; write, then rename):
 
 Reading: `read_run_config` finds config.json and checks it is a run of the right task;
 `load_run_weights` loads best (or last) weights after checking every tensor against the model built from
-config.json (names, shapes, finite values); `check_vocab_size` checks a vocabulary against the model's size.
+config.json (names, shapes, finite values); `load_vocab` reads a vocabulary checked against the model's size.
 """
 from __future__ import annotations
 
@@ -171,23 +171,30 @@ class LoadedRun:
     config: dict
 
 
-def read_run_config(run_dir, task_name: str, description: str) -> dict:
-    """RUN_DIR/config.json, checked to be a run of `task_name` (`description`: "a tagging run", ...) with the
-    sections every run has (task, model, data, train; each an object)."""
+def read_config_json(run_dir, task_name: str | None = None) -> tuple[Path, dict]:
+    """RUN_DIR/config.json as (path, the object), checked to be an object whose "task" is an object."""
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not path.is_file():
-        where = "not a run directory" if run_dir.is_dir() else "run directory not found"
-        raise DataError(f"{run_dir}: {where} (expected the --out of `rnnkit train {task_name}`)")
+        why = "no config.json" if run_dir.is_dir() else "no such directory"
+        command = f"rnnkit train {task_name}" if task_name else "rnnkit train"
+        raise DataError(f"{run_dir}: not a run directory ({why}; expected the --out of `{command}`)")
     config = read_json(path)
     if not isinstance(config, dict):
         raise DataError(f"{path}: expected a JSON object with task, model, data and train, found "
                         f"{type(config).__name__}")
     task = config.get("task")
     if not isinstance(task, dict):
-        raise DataError(f"{path}: task: expected an object with the task's name ({{\"name\": \"{task_name}\", ...}}), "
-                        f"found {task!r}")
-    found = task.get("name")
+        raise DataError(f"{path}: task: expected an object with the task's name ({{\"name\": "
+                        f"\"{task_name or '...'}\", ...}}), found {task!r}")
+    return path, config
+
+
+def read_run_config(run_dir, task_name: str, description: str) -> dict:
+    """RUN_DIR/config.json, checked to be a run of `task_name` (`description`: "a tagging run", ...) with the
+    sections every run has (task, model, data, train; each an object)."""
+    path, config = read_config_json(run_dir, task_name)
+    found = config["task"].get("name")
     if found != task_name:
         raise DataError(f"{path}: expected {description} (task {task_name!r}), found task {found!r}")
     for section in ("model", "data", "train"):
@@ -216,8 +223,12 @@ def task_field(config: dict, run_dir, key: str, kind: type | tuple, default=...)
     return value
 
 
-def check_vocab_size(vocab, expected: int, run_dir, file: str, field: str):
-    """A vocabulary file against the size the model was built with (config.json's model.<field>)."""
+def load_vocab(run_dir, file: str, expected: int, field: str):
+    """RUN_DIR/FILE as a Vocab, checked against the size the model was built with (config.json's
+    model.<field>)."""
+    from rnnkit.data import Vocab
+
+    vocab = Vocab.load(Path(run_dir) / file)
     if len(vocab) != expected:
         raise DataError(f"{Path(run_dir) / file}: {len(vocab)} entries, but config.json's model.{field} is "
                         f"{expected}; the run directory's files do not belong together")

@@ -45,7 +45,7 @@ from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
 from rnnkit.nn.cells import LSTMState, map_state
 from rnnkit.tasks import driver
 from rnnkit.tasks.driver import cell_names, model_from, sized_config
-from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.tasks.runs import LoadedRun, load_vocab, task_field
 from rnnkit.train import TrainConfig
 
 SPECIALS = (PAD, UNK, BOS, EOS)  # indices 0, 1, 2, 3 in both vocabularies
@@ -419,10 +419,10 @@ class Seq2SeqSpec:
         one_to_seq = task_field(config, run_dir, "one_to_seq", bool, False)
         src_vocab = None
         if not one_to_seq:
-            src_vocab = check_vocab_size(check_specials(Vocab.load(run_dir / "src_vocab.json"), run_dir),
-                                         model_config.src_vocab_size, run_dir, "src_vocab.json", "src_vocab_size")
-        tgt_vocab = check_vocab_size(check_specials(Vocab.load(run_dir / "tgt_vocab.json"), run_dir),
-                                     model_config.tgt_vocab_size, run_dir, "tgt_vocab.json", "tgt_vocab_size")
+            src_vocab = load_vocab(run_dir, "src_vocab.json", model_config.src_vocab_size, "src_vocab_size")
+            check_specials(src_vocab, run_dir)
+        tgt_vocab = load_vocab(run_dir, "tgt_vocab.json", model_config.tgt_vocab_size, "tgt_vocab_size")
+        check_specials(tgt_vocab, run_dir)
         max_len = task_field(config, run_dir, "max_len", (int, type(None)), 100)
         task = Seq2SeqTask(src_vocab, tgt_vocab, task_field(config, run_dir, "level", str),
                            task_field(config, run_dir, "lowercase", bool, False), max_len)

@@ -36,7 +36,7 @@ from rnnkit.data.conll import FORMATS, SCHEMES, Sentence, read_sentences
 from rnnkit.nn.crf import CRF
 from rnnkit.tasks import driver
 from rnnkit.tasks.driver import cell_names, model_from, sized_config
-from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.tasks.runs import LoadedRun, load_vocab, task_field
 from rnnkit.train import TrainConfig
 
 PAD_ID, UNK_ID = 0, 1  # word and character vocabularies start with (<pad>, <unk>)
@@ -391,8 +391,7 @@ class TagSpec:
 
     def load(self, run_dir: Path, config: dict) -> tuple[Tagger, TagTask]:
         model_config = model_from(self, run_dir, config)
-        words = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
-                                 "vocab.json", "vocab_size")
+        words = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
         tags = Vocab.load(run_dir / "tags.json")
         if tags.itos != model_config.tags:
             raise DataError(f"{run_dir / 'tags.json'}: the tags differ from config.json's model.tags "
@@ -400,8 +399,7 @@ class TagSpec:
                             "together")
         chars = None
         if task_field(config, run_dir, "chars", bool, False):
-            chars = check_vocab_size(Vocab.load(run_dir / "chars.json"), model_config.char_vocab_size, run_dir,
-                                     "chars.json", "char_vocab_size")
+            chars = load_vocab(run_dir, "chars.json", model_config.char_vocab_size, "char_vocab_size")
         metric = task_field(config, run_dir, "metric", str)
         if metric not in METRICS:
             raise DataError(f"{run_dir / 'config.json'}: task.metric: expected one of {METRICS}, found {metric!r}")

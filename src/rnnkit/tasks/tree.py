@@ -32,7 +32,7 @@ from rnnkit.data.trees import Tree, iter_trees, read_trees
 from rnnkit.nn.tree import TREE_CELLS, TreeEncoder, TreeStructure, children_lists
 from rnnkit.tasks import driver
 from rnnkit.tasks.driver import model_from, sized_config
-from rnnkit.tasks.runs import LoadedRun, check_vocab_size, task_field
+from rnnkit.tasks.runs import LoadedRun, load_vocab, task_field
 from rnnkit.train import TrainConfig
 
 IGNORE = -100  # label of nodes left out of loss and metrics (neutral nodes in binary mode)
@@ -273,8 +273,7 @@ class TreeSpec:
 
     def load(self, run_dir: Path, config: dict) -> tuple[TreeModel, TreeTask]:
         model_config = model_from(self, run_dir, config)
-        vocab = check_vocab_size(Vocab.load(run_dir / "vocab.json"), model_config.vocab_size, run_dir,
-                                 "vocab.json", "vocab_size")
+        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
         classes = task_field(config, run_dir, "classes", int)
         if classes != model_config.classes:
             raise DataError(f"{run_dir / 'config.json'}: task.classes is {classes} but model.classes is "
