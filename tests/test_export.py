@@ -422,28 +422,25 @@ def check_seq2seq(run, tmp_path):
 
 
 # ---- model.json, the shipped runtime, the CLI ----------------------------------------------------------------
-def test_model_json_alone_classifies_text_in_a_fresh_python(runs, tmp_path):
-    """A subprocess with only onnxruntime, numpy and json (torch and rnnkit made unimportable) classifies text
-    from model.json's vocabulary, as rnnkit's predict_proba does."""
+def test_docs_example_runs_with_only_onnxruntime_numpy_json(runs, tmp_path):
+    """docs/export.md's first example in a fresh Python with torch and rnnkit made unimportable: its output
+    equals rnnkit's predict_proba on the same texts."""
+    from pathlib import Path
+
     out = export(runs["classify"], tmp_path / "ship")
-    texts = ["w1 w2 w3", "w4 nope", "w1"]
-    script = f"""
-import sys; sys.modules['torch'] = None; sys.modules['rnnkit'] = None
-import json, numpy as np, onnxruntime as ort
-meta = json.load(open({str(out / 'model.json')!r}))
-index = {{t: i for i, t in enumerate(meta['vocab']['tokens'])}}
-rows = [[index.get(w, meta['vocab']['unk']) for w in text.split()] for text in {texts!r}]
-lengths = np.array([len(r) for r in rows], dtype=np.int64)
-tokens = np.zeros((len(rows), lengths.max()), dtype=np.int64)
-for b, r in enumerate(rows): tokens[b, :len(r)] = r
-sess = ort.InferenceSession({str(out / 'model.onnx')!r}, providers=['CPUExecutionProvider'])
-(probs,) = sess.run(['probs'], {{'tokens': tokens, 'lengths': lengths}})
-print(json.dumps(probs.tolist()))
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    doc = (Path(__file__).parents[1] / "docs" / "export.md").read_text()
+    code = doc.split("```python\n")[1].split("```")[0]
+    script = tmp_path / "example.py"
+    script.write_text("import sys; sys.modules['torch'] = None; sys.modules['rnnkit'] = None\n" + code)
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    ref = classify.predict_proba(load(runs["classify"]), [t.split() for t in texts]).numpy()
-    np.testing.assert_allclose(np.array(json.loads(done.stdout)), ref, atol=ATOL, rtol=0)
+    texts = ["a gripping , funny film", "dull"]
+    probs = classify.predict_proba(load(runs["classify"]), [t.split() for t in texts]).numpy()
+    labels = load(runs["classify"]).task.labels
+    for line, p in zip(done.stdout.strip().splitlines(), probs):
+        assert line.startswith(labels[int(p.argmax())] + " ")
+        shown = json.loads(line.split(" ", 1)[1].rsplit("}", 1)[0].replace("'", '"') + "}")
+        assert shown == pytest.approx(dict(zip(labels, map(float, p))), abs=6e-4)  # printed to 3 decimals
 
 
 def test_model_json_contents(runs, tmp_path):
