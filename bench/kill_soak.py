@@ -7,8 +7,8 @@ A reference run trains uninterrupted. Then the same command (same seed) is start
 again and again, each time by one of three triggers, in turn:
 
     startup      a random moment in the process's first seconds (imports, data, before the first checkpoint)
-    training     a random moment after the run's metrics.jsonl appeared (training under way)
-    write        the moment a checkpoint's temporary file appears (a kill *during* a checkpoint write)
+    write        the moment a new temporary file of an atomic write appears (a kill *during* a checkpoint)
+    training     a random moment after the process wrote its first record or checkpoint (training under way)
 
 After each kill the run directory, if it exists, must load (rnnkit.tasks.driver.load_run: config.json,
 vocabularies and every tensor checked); a run directory that existed and then is gone or does not load is a
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIGGERS = ("startup", "training", "write")
+TRIGGERS = ("startup", "write", "training", "write")  # in turn: half of the kills hit a checkpoint write
 
 
 def write_data(folder: Path, rows: int, vocab: int, seed: int) -> tuple[Path, Path]:
@@ -76,27 +76,26 @@ def temp_files(run: Path) -> list[Path]:
     return found
 
 
+def _mark(run: Path) -> tuple:
+    """What changes when a process makes progress: size and time of the checkpoint and the metrics."""
+    dirs = [run, *run.parent.glob(f".{run.name}.partial-*")]
+    files = [d / name for d in dirs for name in ("checkpoint.safetensors", "metrics.jsonl")]
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+
+
 def wait_and_kill(proc: subprocess.Popen, run: Path, trigger: str, rng: random.Random, a) -> tuple[str, bool]:
     """Kill PROC by TRIGGER; returns ('killed', whether a checkpoint write was in progress: a temporary file
-    that was not there before the start existed just before the SIGKILL), or ('finished', False) when it
-    ended first."""
-    before = set(temp_files(run))
-    deadline = time.monotonic() + a.patience
-    if trigger == "startup":
-        moment = time.monotonic() + rng.uniform(0.0, a.startup)
-    elif trigger == "training":
-        moment = None
+    that was not there when the process started existed just before the SIGKILL), or ('finished', False)
+    when the process ended first."""
+    before, mark = set(temp_files(run)), _mark(run)
+    now = time.monotonic()
+    deadline, moment = now + a.patience, now + rng.uniform(0.0, a.startup) if trigger == "startup" else None
     while proc.poll() is None and time.monotonic() < deadline:
-        if trigger == "startup" and time.monotonic() >= moment:
+        if trigger == "write" and set(temp_files(run)) - before:
             break
-        if trigger == "training":
-            started = (run / "metrics.jsonl").exists() or any(
-                (p / "metrics.jsonl").exists() for p in run.parent.glob(f".{run.name}.partial-*"))
-            if started and moment is None:
-                moment = time.monotonic() + rng.uniform(0.0, a.window)
-            if moment is not None and time.monotonic() >= moment:
-                break
-        if trigger == "write" and temp_files(run):
+        if trigger == "training" and moment is None and _mark(run) != mark:
+            moment = time.monotonic() + rng.uniform(0.0, a.window)
+        if moment is not None and time.monotonic() >= moment:
             break
         time.sleep(0.0005)
     if proc.poll() is not None:
@@ -144,8 +143,8 @@ def soak(a) -> dict:
         raise SystemExit(f"the reference run failed: {ref.stderr.read()}")
     ref_seconds = time.monotonic() - t0
     ref_records = epoch_records(reference)
-    result = {"kills": 0, "by_trigger": dict.fromkeys(TRIGGERS, 0), "during_write": 0, "lost": 0, "unloadable": 0,
-              "runs": 0, "runs_equal": 0, "starts": 0, "resumes": 0, "refused": [], "errors": [],
+    result = {"kills": 0, "by_trigger": dict.fromkeys(sorted(set(TRIGGERS)), 0), "during_write": 0, "lost": 0,
+              "unloadable": 0, "runs": 0, "runs_equal": 0, "starts": 0, "resumes": 0, "refused": [], "errors": [],
               "reference_seconds": round(ref_seconds, 1), "reference_final": ref_records[-2:]}
     n = 0
     while result["kills"] < a.kills or n == 0:
