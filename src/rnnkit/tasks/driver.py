@@ -16,6 +16,7 @@ naming the file and the field instead of a traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 from pathlib import Path
@@ -37,6 +38,7 @@ from rnnkit.tasks.runs import (
     write_run_files,
 )
 from rnnkit.train import TrainConfig, Trainer, TrainingDiverged, seed_everything
+from rnnkit.train import distributed as dist_
 
 # The registry: task name -> module defining SPEC (imported on first use, so `rnnkit --help` stays fast).
 TASKS = {"lm": "rnnkit.tasks.lm", "classify": "rnnkit.tasks.classify", "tag": "rnnkit.tasks.tag",
@@ -123,7 +125,8 @@ def fit(spec: TaskSpec, run_dir, data, model_options: dict | Any, train: TrainCo
     the data). Everything is validated before the first byte is written; the run is written beside RUN_DIR
     and moved into place at its first checkpoint, so an existing run (with `overwrite`) is replaced only by a
     run that has started, and a start that fails leaves it unchanged."""
-    if run_dir is not None:
+    writer = run_dir is not None and dist_.from_env().is_main  # under torchrun only rank 0 writes the run
+    if writer:
         run_dir = check_out(run_dir, overwrite)
     check_device(train.device)
     prepared = prepared if prepared is not None else spec.prepare(data)
@@ -132,8 +135,8 @@ def fit(spec: TaskSpec, run_dir, data, model_options: dict | Any, train: TrainCo
     model_config = spec.model_config_for(prepared, dict(model_options))
     model = build_checked(spec, model_config, prepared, train.seed)
     train_batches, valid_batches = spec.batches(prepared, data, train.seed)
-    if run_dir is None:  # train without writing anything (tests, benchmarks)
-        with Trainer(model, prepared.task, train_batches, valid_batches, train, None, callbacks=callbacks) as t:
+    if not writer:  # no run directory (tests, benchmarks), or a DDP rank other than 0 (the Trainer writes nothing)
+        with Trainer(model, prepared.task, train_batches, valid_batches, train, run_dir, callbacks=callbacks) as t:
             return t.fit()
     vocabularies, entries = spec.run_files(prepared, model_config)
     entries = {"task": entries.pop("task"), "model": dataclasses.asdict(model_config),
@@ -173,7 +176,7 @@ def resume(run_dir, spec: TaskSpec | None = None, epochs: int | None = None, cal
     if refused:
         raise DataError(f"--resume {run_dir}: {', '.join(refused)} would change the run; only "
                         f"{', '.join(RESUMABLE_TRAIN_FIELDS)} may change when a run is continued")
-    with RunLock(run_dir):
+    with RunLock(run_dir) if dist_.from_env().is_main else contextlib.nullcontext():
         spec, config = _spec_and_config(run_dir, spec)
         where = f"{run_dir / 'config.json'}"
         data = from_dict(spec.data_config, config["data"], f"{where}: data")
