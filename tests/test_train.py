@@ -4,8 +4,13 @@ an uninterrupted run (for resume), the paper's schedules."""
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -376,3 +381,18 @@ def test_max_minutes_and_diagnostics_every_are_validated():
             TrainConfig(diagnostics_every=bad)
     with pytest.raises(ValueError, match="quiet"):
         TrainConfig(quiet="yes")
+
+
+def test_under_ddp_every_rank_stops_at_the_step_where_the_first_rank_passes_the_deadline(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "src"), OMP_NUM_THREADS="1")
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(root / "tests" / "_deadline_ddp.py"), str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    # rank 1's clock passes 60 s after 6 batches (10 s each); rank 0's (1 s each) would not before step 60
+    assert ranks[0] == ranks[1] == {"steps": [6], "stopped": "deadline"}
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["step"] == 6
