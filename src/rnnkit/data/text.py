@@ -166,7 +166,11 @@ def iter_lines(path: str | os.PathLike, expected: str = TEXT) -> Iterator[tuple[
     """(line number, line without its ending) of a file too big to hold at once (e.g. GloVe vectors), with
     the checks of `read_text` (an empty file just yields nothing)."""
     path = _checked(path, expected)
-    with open(path, "rb") as raw:
+    try:
+        raw = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: could not read the file ({e.strerror or e}); expected {expected}") from None
+    with raw:
         gzipped = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         if path.suffix == ".gz" and not gzipped:
