@@ -99,6 +99,18 @@ def test_a_second_writer_is_stopped_by_the_lock(base, task, tmp_path, capsys):
     assert main(train_argv(task, b["args"], run, "--overwrite", "--epochs", "1")) == 0  # released
 
 
+def test_what_a_killed_start_left_is_tidied_under_the_lock(base, tmp_path):
+    """A staged run that never reached its first checkpoint is deleted; an old run renamed aside by a
+    replacement killed between its two renames is put back before anything else happens."""
+    b = base["classify"]
+    old = _copy(b["two"], tmp_path / ".run.replaced-999999")
+    before = snapshot(old)
+    (tmp_path / ".run.partial-999998").mkdir()
+    (tmp_path / ".run.partial-999998" / "config.json").write_text("{}")
+    assert main(["train", "classify", "--resume", str(tmp_path / "run"), "--epochs", "2", "--quiet"]) == 0
+    assert snapshot(tmp_path / "run") == before and _leftovers(tmp_path) == []  # restored, nothing left to train
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_overwrite_replaces_the_run_once_the_new_one_started(base, task, tmp_path):
     b = base[task]

@@ -229,8 +229,9 @@ def add_options(parser, cls, section: str, title: str | None = None, skip: tuple
                 group.add_argument(meta["negative"], dest=dest, action="store_false", default=SUPPRESS,
                                    help=f"same as --no-{f.name.replace('_', '-')}")
             continue
+        metavar = meta.get("metavar") or (None if choices else f.name.upper())
         group.add_argument(_flag(f), dest=dest, type=_parser_for(tp, f.name), default=SUPPRESS, help=help_,
-                           choices=list(choices) if choices else None, metavar=meta.get("metavar"))
+                           choices=list(choices) if choices else None, metavar=metavar)
 
 
 def given(args: argparse.Namespace, section: str) -> dict:

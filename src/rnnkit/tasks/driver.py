@@ -142,8 +142,9 @@ def fit(spec: TaskSpec, run_dir, data, model_options: dict | Any, train: TrainCo
     entries = {"task": entries.pop("task"), "model": dataclasses.asdict(model_config),
                "data": saved_paths(spec, data), **entries}
     with RunLock(run_dir):
-        check_out(run_dir, overwrite)  # again under the lock: another process may have started meanwhile
         staging = Staging(run_dir)
+        staging.recover()
+        check_out(run_dir, overwrite)  # again under the lock: another process may have started meanwhile
         path = staging.create()
         try:
             write_run_files(path, vocabularies, **entries)
@@ -176,7 +177,10 @@ def resume(run_dir, spec: TaskSpec | None = None, epochs: int | None = None, cal
     if refused:
         raise DataError(f"--resume {run_dir}: {', '.join(refused)} would change the run; only "
                         f"{', '.join(RESUMABLE_TRAIN_FIELDS)} may change when a run is continued")
-    with RunLock(run_dir) if dist_.from_env().is_main else contextlib.nullcontext():
+    main = dist_.from_env().is_main
+    with RunLock(run_dir) if main else contextlib.nullcontext():
+        if main:
+            Staging(run_dir).recover()
         spec, config = _spec_and_config(run_dir, spec)
         where = f"{run_dir / 'config.json'}"
         data = from_dict(spec.data_config, config["data"], f"{where}: data")

@@ -114,9 +114,21 @@ class Staging:
         self.path = _sibling(self.final, f"partial-{os.getpid()}")
         self.moved = False
 
+    def recover(self) -> None:
+        """Under the run's lock, tidy what a killed process left beside RUN_DIR: a staged run that never
+        reached its first checkpoint is deleted; an old run renamed aside by a replacement killed between its
+        two renames is put back (nothing else can be holding these: their owner held the lock, now ours)."""
+        parent, name = self.final.absolute().parent, self.final.name
+        for old in sorted(parent.glob(f".{name}.replaced-*")):
+            if not self.final.exists():
+                os.replace(old, self.final)
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+        for partial in parent.glob(f".{name}.partial-*"):
+            shutil.rmtree(partial, ignore_errors=True)
+
     def create(self) -> Path:
-        if self.path.exists():
-            shutil.rmtree(self.path)
+        self.recover()
         try:
             self.path.mkdir(parents=True)
         except OSError as e:

@@ -27,6 +27,11 @@ CLIP_MODES = ("norm", "value", "none")
 LR_SCHEDULES = ("none", "step", "plateau")
 
 
+def _opt(help: str, choices: tuple[str, ...] | None = None) -> dict:
+    """Field metadata for the generated command line (the keys of rnnkit.config.opt)."""
+    return {"help": help, "choices": choices}
+
+
 @dataclass
 class TrainConfig:
     """Optimization, checkpointing and logging options; validated on construction.
@@ -61,33 +66,37 @@ class TrainConfig:
             for `rnnkit report` (0 = off). Gradient flow and gates need rnnkit ``Recurrent`` layers.
     """
 
-    epochs: int = 10
-    optimizer: str = "adam"
-    lr: float | None = None
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    clip: float = 5.0
-    clip_mode: str = "norm"
-    lr_schedule: str = "none"
-    lr_factor: float = 0.5
-    lr_patience: int = 0
-    lr_decay_start: int = 4
-    min_lr: float = 0.0
-    early_stopping: int = 0
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 100
-    checkpoint_every: int = 0
-    progress: bool = True
-    quiet: bool = field(default=False, metadata={"help": "print nothing but errors (no bar, no progress lines)"})
-    tensorboard: bool = True
-    max_minutes: float | None = field(default=None, metadata={
-        "help": "deadline for the training time in minutes, checked after every step: the epoch ends there "
-                "(one evaluation, a checkpoint) and training stops (default: no limit)"})
-    diagnostics_every: int = field(default=0, metadata={
-        "help": "record gradient flow, gate saturation, spectra and clipping to metrics.jsonl every N updates "
-                "for `rnnkit report` (0: off)"})
+    epochs: int = field(default=10, metadata=_opt("passes over the training data"))
+    optimizer: str = field(default="adam", metadata=_opt("the optimizer", choices=OPTIMIZERS))
+    lr: float | None = field(default=None, metadata=_opt(
+        "learning rate (none: the optimizer's usual value: sgd 1, adam/adamw/rmsprop 1e-3, adagrad 1e-2)"))
+    momentum: float = field(default=0.0, metadata=_opt("momentum of sgd and rmsprop"))
+    nesterov: bool = field(default=False, metadata=_opt("Nesterov momentum (sgd)"))
+    weight_decay: float = field(default=0.0, metadata=_opt("L2 penalty (decoupled for adamw)"))
+    clip: float = field(default=5.0, metadata=_opt("max gradient norm (--clip-mode value: max entry); 0: no clipping"))
+    clip_mode: str = field(default="norm", metadata=_opt(
+        "clip the global gradient norm, each entry to [-clip, clip], or not at all", choices=CLIP_MODES))
+    lr_schedule: str = field(default="none", metadata=_opt("learning-rate schedule", choices=LR_SCHEDULES))
+    lr_factor: float = field(default=0.5, metadata=_opt("decay factor of the step and plateau schedules"))
+    lr_patience: int = field(default=0, metadata=_opt("plateau schedule: epochs to wait"))
+    lr_decay_start: int = field(default=4, metadata=_opt("step schedule: first epoch that decays"))
+    min_lr: float = field(default=0.0, metadata=_opt("lower bound of the decayed learning rate"))
+    early_stopping: int = field(default=0, metadata=_opt("stop after N epochs without improvement (0: never)"))
+    seed: int = field(default=0, metadata=_opt("seed of the initial weights, shuffling and dropout"))
+    device: str = field(default="auto", metadata=_opt("auto, cpu, cuda or cuda:N"))
+    log_every: int = field(default=100, metadata=_opt(
+        "log running training metrics every N updates (metrics.jsonl; a line on stderr without a terminal)"))
+    checkpoint_every: int = field(default=0, metadata=_opt(
+        "also checkpoint every N batches within an epoch (0: at the end of each epoch)"))
+    progress: bool = field(default=True, metadata=_opt("report progress on stderr (a bar on a terminal)"))
+    quiet: bool = field(default=False, metadata=_opt("print nothing but errors (no bar, no progress lines)"))
+    tensorboard: bool = field(default=True, metadata=_opt("also write TensorBoard events (if installed)"))
+    max_minutes: float | None = field(default=None, metadata=_opt(
+        "deadline for the training time in minutes, checked after every step: the epoch ends there "
+        "(one evaluation, a checkpoint) and training stops (none: no limit)"))
+    diagnostics_every: int = field(default=0, metadata=_opt(
+        "record gradient flow, gate saturation, spectra and clipping to metrics.jsonl every N updates "
+        "for `rnnkit report` (0: off)"))
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -95,6 +104,8 @@ class TrainConfig:
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
+        if self.clip == 0 and not isinstance(self.clip, bool):  # --clip 0: no clipping
+            self.clip_mode, self.clip = "none", 5.0
         _check_number("epochs", self.epochs, low=0, integer=True)
         _check_number("lr", self.lr, low=0.0, strict=True)
         _check_number("momentum", self.momentum, low=0.0)
