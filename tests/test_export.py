@@ -281,8 +281,8 @@ def check_tag(run, tmp_path):
 
 
 # ---- forecast ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("cell", list(CELLS))
-@pytest.mark.parametrize("strategy", ["direct", "autoregressive"])
+@pytest.mark.parametrize("cell,strategy", [(c, "direct") for c in CELLS] + [
+    ("lstm", "autoregressive"), ("gru-before", "autoregressive"), ("rnn-relu", "autoregressive")])
 def test_forecast_every_cell_kind(runs, tmp_path, cell, strategy):
     run = load(runs["forecast"])
     config = dataclasses.replace(run.model.config, cell=cell, layers=2, strategy=strategy)
@@ -381,14 +381,14 @@ def test_seq2seq_greedy_and_beam_over_onnxruntime(runs, tmp_path, options):
     if options.get("attention") is None:  # a random model's outputs are near-uniform: sharpen them
         with torch.no_grad():
             run.model.out.weight.mul_(4.0)
-    check_seq2seq(run, tmp_path)
+    check_seq2seq(run, tmp_path, beams=(1,) if list(options) == ["cell"] else (1, 3))  # the search is cell-blind
 
 
 def test_seq2seq_trained_run(runs, tmp_path):
     check_seq2seq(load(runs["seq2seq"]), tmp_path)
 
 
-def check_seq2seq(run, tmp_path):
+def check_seq2seq(run, tmp_path, beams=(1, 3)):
     from rnnkit.tasks import decode
 
     out, meta = exported(run, tmp_path)
@@ -410,7 +410,7 @@ def check_seq2seq(run, tmp_path):
         if ref_alpha is not None:
             np.testing.assert_allclose(alpha, ref_alpha.numpy(), atol=ATOL, rtol=0)
         # whole searches: the same tokens, scores and attention as rnnkit.tasks.decode
-        for beam in (1, 3):
+        for beam in beams:
             ours = (rt.greedy(enc, step, inputs, lengths) if beam == 1 else rt.beam_search(enc, step, inputs, lengths,
                                                                                          beam=beam))
             ref = decode.greedy(run.model, s, L) if beam == 1 else decode.beam_search(run.model, s, L, beam=beam)

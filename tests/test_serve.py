@@ -182,10 +182,16 @@ def test_limits_and_malformed_input_are_json_4xx_never_500(runs):
 
 
 def test_request_timeout_is_408(runs):
-    app = create_app(runs["seq2seq"], "torch", Limits(timeout_s=0.05, max_wait_ms=500, max_batch=64))
+    """A model call slower than the timeout (here: made to sleep 0.5 s) -> 408; the server keeps serving."""
+    app = create_app(runs["seq2seq"], "torch", Limits(timeout_s=0.2))
+    fast = app.state.batcher.fn
+    app.state.batcher.fn = lambda items: (time.sleep(0.5), fast(items))[1]
     with TestClient(app) as client:
         r = client.post("/v1/translate", json={"inputs": ["w1 w2"]})
-    assert r.status_code == 408 and r.json() == {"error": "request timed out after 0.05 s", "status": 408}
+        assert r.status_code == 408 and r.json() == {"error": "request timed out after 0.2 s", "status": 408}
+        app.state.batcher.fn = fast
+        time.sleep(0.5)  # the slow call, still running in the model thread, ends first
+        assert client.post("/v1/translate", json={"inputs": ["w1 w2"]}).status_code == 200
 
 
 def test_model_and_health(runs):

@@ -152,17 +152,17 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
             raise HTTPException(422, str(e)) from None
 
     @app.post("/v1/predict")
-    async def predict(body: schemas.PredictRequest) -> dict[str, Any]:
+    async def predict(body: schemas.PredictRequest):
         only("predict")
-        return {"outputs": await batched(checked(body.inputs))}
+        return JSONResponse({"outputs": await batched(checked(body.inputs))})
 
     @app.post("/v1/translate")
-    async def translate(body: schemas.TranslateRequest) -> dict[str, Any]:
+    async def translate(body: schemas.TranslateRequest):
         only("translate")
         if body.beam > limits.max_beam:
             raise HTTPException(422, f"beam: {body.beam}, more than the limit of {limits.max_beam}")
         items = [(x, tokens, body.beam, body.attention) for x, tokens in checked(body.inputs)]
-        return {"outputs": await batched(items)}
+        return JSONResponse({"outputs": await batched(items)})
 
     @app.post("/v1/generate")
     async def generate(body: schemas.GenerateRequest, request: Request):

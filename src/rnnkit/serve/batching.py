@@ -1,9 +1,10 @@
 """Dynamic micro-batching: concurrent requests share one model call.
 
-A request submits its items (texts, windows, sentences) and awaits their results. One worker task takes the
-first waiting request, then keeps collecting until ``max_batch`` items are gathered or ``max_wait_ms`` has
-passed since that first request, runs the whole batch once (in one thread, so model calls never overlap) and
-hands every request its own slice of the results. The engines pad each batch themselves, with a lengths
+A request submits its items (texts, windows, sentences) and awaits their results. One worker task takes
+every waiting request (up to ``max_batch`` items); when the previous batch had company (more than one
+request), it also waits up to ``max_wait_ms`` from the first request for more, so a lone client pays no
+waiting and concurrent clients fill batches. The batch runs once (in one thread, so model calls never
+overlap) and every request gets its own slice of the results. The engines pad each batch themselves, with a lengths
 input, so a request's results do not depend on what it was batched with. ``max_batch=1``: one at a time.
 """
 
@@ -22,6 +23,7 @@ class MicroBatcher:
         self.queue: asyncio.Queue | None = None
         self.worker: asyncio.Task | None = None
         self.batches = self.items = 0  # counters, for /v1/health and the benchmark
+        self._company = False  # did the last batch hold more than one request?
 
     async def start(self) -> None:
         self.queue = asyncio.Queue()
@@ -47,7 +49,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self.queue.get()]
-            n, deadline = len(batch[0][0]), loop.time() + self.max_wait
+            n, deadline = len(batch[0][0]), loop.time() + (self.max_wait if self._company else 0.0)
             while n < self.max_batch:
                 try:
                     nxt = self.queue.get_nowait()
@@ -64,6 +66,7 @@ class MicroBatcher:
             batch = [(items, f) for items, f in batch if not f.cancelled()]  # timed out while waiting
             if not batch:
                 continue
+            self._company = len(batch) > 1
             flat = [x for items, _ in batch for x in items]
             try:
                 results = await loop.run_in_executor(self.executor, self.fn, flat)
