@@ -115,37 +115,53 @@ class RecurrentCell(nn.Module):
         return state
 
     def forward(self, input: Tensor, hx=None):
-        """One step on input (B, I) or (I,), like torch.nn.*Cell; returns the new state h' (or (h', c'))."""
+        """One step on input (B, I) or (I,), like torch.nn.*Cell; returns the new state h' (or (h', c')).
+
+        Mistakes raise what torch.nn's cells raise, checked in torch's order: ValueError for an input or a state
+        that is not 1-D or 2-D; then RuntimeError for the input size, the state's batch and size, the dtypes.
+        """
         name = self._torch_name()
         if input.dim() not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        parts = None if hx is None else self._hx_parts(hx)
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)
         if x.shape[1] != self.input_size:
             raise RuntimeError(f"{name}: input has inconsistent input_size: got {x.shape[1]} expected "
                                f"{self.input_size} (input must be (B, {self.input_size}) or ({self.input_size},))")
+        if parts is not None:
+            self._check_hx_shapes(parts, x, batched)
         if x.dtype != self.weight_ih.dtype:
             raise RuntimeError(f"{name}: input dtype ({x.dtype}) does not match weight dtype "
                                f"({self.weight_ih.dtype}); convert the input or the cell with .to(dtype)")
-        if hx is None:
+        if parts is None:
             hx = self.initial_state(x.shape[0], x)
         else:
-            hx = self._check_hx(hx, x, batched)
+            for k, p in enumerate(parts):
+                if p.dtype != x.dtype:
+                    raise RuntimeError(f"{name}: hidden{k} dtype ({p.dtype}) does not match input dtype ({x.dtype})")
+            parts = parts if batched else tuple(p.unsqueeze(0) for p in parts)
+            hx = LSTMState(*parts) if len(parts) == 2 else parts[0]
         new = self.step(self.project(x), hx)
         return new if batched else map_state(new, lambda t: t.squeeze(0))
 
-    def _check_hx(self, hx, x: Tensor, batched: bool):
-        """hx as torch.nn's cells take it: (B, H) for a batch, (H,) for one example; torch's errors and words
-        (ValueError for a state that is not 1-D or 2-D, RuntimeError for a wrong batch, size or dtype)."""
-        name, sizes = self._torch_name(), self._sizes()
+    def _hx_parts(self, hx) -> tuple[Tensor, ...]:
+        """hx's tensors: one (h) or, for an LSTM, two (h, c), each 1-D or 2-D (else torch.nn's ValueError)."""
+        name, n = self._torch_name(), len(self._sizes())
         parts = tuple(hx) if isinstance(hx, tuple) else (hx,)
-        if len(parts) != len(sizes) or not all(isinstance(p, Tensor) for p in parts):
-            want = "a pair of tensors (h, c)" if len(sizes) == 2 else "one tensor h"
+        if len(parts) != n or not all(isinstance(p, Tensor) for p in parts):
+            want = "a pair of tensors (h, c)" if n == 2 else "one tensor h"
             raise TypeError(f"{name}: hx must be {want}, got {type(hx).__name__} of length {len(parts)}")
-        for k, (p, size) in enumerate(zip(parts, sizes)):
-            which = f"hx[{k}]" if len(sizes) == 2 else "hidden"
+        for k, p in enumerate(parts):
             if p.dim() not in (1, 2):
+                which = f"hx[{k}]" if n == 2 else "hidden"
                 raise ValueError(f"{name}: Expected {which} to be 1D or 2D, got {p.dim()}D instead")
+        return parts
+
+    def _check_hx_shapes(self, parts: tuple[Tensor, ...], x: Tensor, batched: bool) -> None:
+        """(B, H) for a batch, (H,) for one example; torch.nn's RuntimeErrors in its words."""
+        name = self._torch_name()
+        for k, (p, size) in enumerate(zip(parts, self._sizes())):
             want = (x.shape[0], size) if batched else (size,)
             if p.dim() != len(want):
                 given = tuple(x.shape if batched else x[0].shape)
@@ -157,11 +173,6 @@ class RecurrentCell(nn.Module):
             if p.shape[-1] != size:
                 raise RuntimeError(f"{name}: hidden{k} has inconsistent hidden_size: got {p.shape[-1]}, "
                                    f"expected {size}")
-            if p.dtype != x.dtype:
-                raise RuntimeError(f"{name}: hidden{k} dtype ({p.dtype}) does not match input dtype ({x.dtype})")
-        if not batched:
-            parts = tuple(p.unsqueeze(0) for p in parts)
-        return LSTMState(*parts) if len(sizes) == 2 else parts[0]
 
 
 class ElmanCell(RecurrentCell):

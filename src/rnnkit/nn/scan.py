@@ -34,7 +34,6 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from rnnkit.nn import _torch_private
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState
@@ -61,8 +60,13 @@ class _Scan(torch.autograd.Function):
         return (out, *final)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out: Tensor, *d_final: Tensor):
+        if torch.is_grad_enabled():  # create_graph=True: a second derivative through this node would be wrong
+            raise RuntimeError(
+                "rnnkit's fast scan cannot differentiate twice (its hand-written backward is not itself "
+                "differentiable; create_graph=True was asked for): set layer.use_fast_scan = False to run "
+                "python_scan, or use a cell on the fused path"
+            )
         saved = dict(zip(ctx.names, ctx.saved_tensors))
         d_ux, d_state, d_params = ctx.rule.backward(saved, d_out, d_final)
         grads = (None, d_ux, None, None, *d_state, *d_params)
