@@ -396,7 +396,7 @@ class ClassifySpec:
 
     def load(self, run_dir: Path, config: dict) -> tuple[RNNClassifier, ClassifyTask]:
         model_config = model_from(self, run_dir, config)
-        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
+        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size", (PAD, UNK))
         labels = task_field(config, run_dir, "labels", list)
         if len(labels) != model_config.num_classes or not all(isinstance(x, str) for x in labels):
             raise DataError(f"{run_dir / 'config.json'}: task.labels: expected {model_config.num_classes} label "

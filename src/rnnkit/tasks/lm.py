@@ -288,10 +288,10 @@ class LMSpec:
 
     def load(self, run_dir: Path, config: dict):
         model_config = config_from_dict(config["model"], f"{run_dir / 'config.json'}: model")
-        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
         level = task_field(config, run_dir, "level", str)
         if level not in LEVELS:
             raise DataError(f"{run_dir / 'config.json'}: task.level: expected one of {LEVELS}, found {level!r}")
+        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size", specials_for(level))
         return build_model(model_config), LMTask(vocab, level)
 
 

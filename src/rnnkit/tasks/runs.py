@@ -235,12 +235,12 @@ def task_field(config: dict, run_dir, key: str, kind: type | tuple, default=...)
     return value
 
 
-def load_vocab(run_dir, file: str, expected: int, field: str):
-    """RUN_DIR/FILE as a Vocab, checked against the size the model was built with (config.json's
-    model.<field>)."""
+def load_vocab(run_dir, file: str, expected: int, field: str, specials: tuple[str, ...] = ()):
+    """RUN_DIR/FILE as a Vocab that starts with `specials`, checked against the size the model was built with
+    (config.json's model.<field>)."""
     from rnnkit.data import Vocab
 
-    vocab = Vocab.load(Path(run_dir) / file)
+    vocab = Vocab.load(Path(run_dir) / file, specials)
     if len(vocab) != expected:
         raise DataError(f"{Path(run_dir) / file}: {len(vocab)} entries, but config.json's model.{field} is "
                         f"{expected}; the run directory's files do not belong together")

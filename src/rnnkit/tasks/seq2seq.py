@@ -419,10 +419,11 @@ class Seq2SeqSpec:
         one_to_seq = task_field(config, run_dir, "one_to_seq", bool, False)
         src_vocab = None
         if not one_to_seq:
-            src_vocab = load_vocab(run_dir, "src_vocab.json", model_config.src_vocab_size, "src_vocab_size")
-            check_specials(src_vocab, run_dir)
-        tgt_vocab = load_vocab(run_dir, "tgt_vocab.json", model_config.tgt_vocab_size, "tgt_vocab_size")
-        check_specials(tgt_vocab, run_dir)
+            src_vocab = load_vocab(run_dir, "src_vocab.json", model_config.src_vocab_size, "src_vocab_size", SPECIALS)
+        tgt_vocab = load_vocab(run_dir, "tgt_vocab.json", model_config.tgt_vocab_size, "tgt_vocab_size", SPECIALS)
+        for name, vocab in (("src_vocab.json", src_vocab), ("tgt_vocab.json", tgt_vocab)):
+            if vocab is not None and vocab.unk != UNK:  # the decoder relies on <pad> <unk> <bos> <eos> = 0..3
+                raise DataError(f"{run_dir / name}: unk: expected {UNK!r}, found {vocab.unk!r}")
         max_len = task_field(config, run_dir, "max_len", (int, type(None)), 100)
         task = Seq2SeqTask(src_vocab, tgt_vocab, task_field(config, run_dir, "level", str),
                            task_field(config, run_dir, "lowercase", bool, False), max_len)
@@ -455,11 +456,3 @@ def load_run(run_dir, weights: str | None = "best", device: str = "cpu") -> Load
     """Rebuild a trained model from RUN_DIR (config.json, vocabularies, best/last safetensors; no pickle).
     weights=None: freshly initialised weights."""
     return driver.load_run(run_dir, weights, device, SPEC)
-
-
-def check_specials(vocab: Vocab, run_dir) -> Vocab:
-    """The decoder relies on <pad> <unk> <bos> <eos> having indices 0..3."""
-    if vocab.itos[: len(SPECIALS)] != list(SPECIALS) or vocab.unk != UNK:
-        raise DataError(f"{run_dir}: expected vocabularies starting with {', '.join(SPECIALS)}, "
-                        f"found {', '.join(vocab.itos[:4])}")
-    return vocab

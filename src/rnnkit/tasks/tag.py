@@ -391,7 +391,7 @@ class TagSpec:
 
     def load(self, run_dir: Path, config: dict) -> tuple[Tagger, TagTask]:
         model_config = model_from(self, run_dir, config)
-        words = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
+        words = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size", (PAD, UNK))
         tags = Vocab.load(run_dir / "tags.json")
         if tags.itos != model_config.tags:
             raise DataError(f"{run_dir / 'tags.json'}: the tags differ from config.json's model.tags "
@@ -399,7 +399,8 @@ class TagSpec:
                             "together")
         chars = None
         if task_field(config, run_dir, "chars", bool, False):
-            chars = load_vocab(run_dir, "chars.json", model_config.char_vocab_size, "char_vocab_size")
+            chars = load_vocab(run_dir, "chars.json", model_config.char_vocab_size, "char_vocab_size",
+                               (PAD, UNK))
         metric = task_field(config, run_dir, "metric", str)
         if metric not in METRICS:
             raise DataError(f"{run_dir / 'config.json'}: task.metric: expected one of {METRICS}, found {metric!r}")

@@ -273,7 +273,7 @@ class TreeSpec:
 
     def load(self, run_dir: Path, config: dict) -> tuple[TreeModel, TreeTask]:
         model_config = model_from(self, run_dir, config)
-        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size")
+        vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size", (UNK,))
         classes = task_field(config, run_dir, "classes", int)
         if classes != model_config.classes:
             raise DataError(f"{run_dir / 'config.json'}: task.classes is {classes} but model.classes is "

@@ -76,14 +76,11 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file, with an error that names the file."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: file not found") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    """Read a JSON file; every way it can be unreadable (missing, a directory, binary, not UTF-8, empty, not
+    JSON) is a DataError that names the file (and the line). The caller checks the value's types."""
+    from rnnkit.data.text import read_json as read
+
+    return read(path)
 
 
 def update_config_json(run_dir: str | os.PathLike, key: str, value: Any) -> None:
