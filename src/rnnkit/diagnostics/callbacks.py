@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnkit.diagnostics.probe import probe
+from rnnkit.diagnostics.probe import probe, recurrent_layers
 from rnnkit.diagnostics.weights import recurrent_spectra
 from rnnkit.nn.state import move_to
 
@@ -89,3 +89,18 @@ class UpdateDiagnostics:
 def default_callbacks(probe_batch: Any, every: int = 100, jacobian: bool = True) -> list:
     """All three diagnostics, probing ``probe_batch`` every ``every`` updates."""
     return [UpdateDiagnostics(every), SpectraDiagnostics(every), ProbeDiagnostics(probe_batch, every, jacobian)]
+
+
+def trainer_callbacks(model, every: int, probe_batch, existing=()) -> tuple[list, str | None]:
+    """What the Trainer attaches for ``TrainConfig.diagnostics_every``: (callbacks, note).
+
+    None when ``existing`` already holds diagnostics (the caller chose its own, e.g. rnnkit lab's smaller probe
+    batch). ``probe_batch()`` gives the batch to probe. A model without any rnnkit ``Recurrent`` layer gets the
+    update and spectra callbacks only, and a one-line note saying so."""
+    if any(isinstance(c, (ProbeDiagnostics, SpectraDiagnostics, UpdateDiagnostics)) for c in existing):
+        return [], None
+    callbacks = [UpdateDiagnostics(every), SpectraDiagnostics(every)]
+    if not recurrent_layers(model):
+        return callbacks, (f"diagnostics: {type(model).__name__} has no rnnkit Recurrent layer, so gradient flow "
+                           "through time and gate saturation are not recorded (gradient norms and spectra are)")
+    return callbacks + [ProbeDiagnostics(probe_batch(), every)], None

@@ -212,3 +212,12 @@ class ProgressLines(ProgressBar):
         per_batch = (now - self.started) / max(self.done - self.start, 1)
         left = per_batch * (self.total - self.done)
         return left if self.deadline is None else max(0.0, min(left, self.deadline - now))
+
+
+def epoch_progress(mode: str, total: int, epoch: int, epochs: int, start: int, every: int,
+                   clock: Callable[[], float] = time.perf_counter, deadline: float | None = None) -> ProgressBar:
+    """The progress of one epoch for ``progress_mode``'s answer: lines, a bar, or a silent counter (which still
+    measures tokens/s for metrics.jsonl)."""
+    if mode == "lines":
+        return ProgressLines(total, epoch, epochs, start, every, clock, deadline)
+    return ProgressBar(total, epoch, epochs, start, mode == "bar", clock)

@@ -26,7 +26,7 @@ from rnnkit.train import checkpoint as ckpt
 from rnnkit.train import distributed as dist_
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.optim import LRSchedule, make_optimizer, set_lr
-from rnnkit.train.progress import MetricsLog, ProgressBar, ProgressLines, epoch_line, print_epoch_summary, progress_mode
+from rnnkit.train.progress import MetricsLog, epoch_line, epoch_progress, print_epoch_summary, progress_mode
 
 
 class TrainingDiverged(RuntimeError):
@@ -145,23 +145,16 @@ class Trainer:
         return DistributedDataParallel(model, device_ids=ids)
 
     def _add_diagnostics(self) -> str | None:
-        """Attach rnnkit.diagnostics' callbacks for ``config.diagnostics_every``; returns a note when the model
-        has no rnnkit ``Recurrent`` layer (then only gradient norms and spectra are recorded)."""
-        every = self.config.diagnostics_every
-        if not every:
+        """rnnkit.diagnostics' callbacks for ``config.diagnostics_every``; returns their note, if any."""
+        if not self.config.diagnostics_every:
             return None
-        from rnnkit import diagnostics
+        from rnnkit.diagnostics import trainer_callbacks
 
-        kinds = (diagnostics.ProbeDiagnostics, diagnostics.SpectraDiagnostics, diagnostics.UpdateDiagnostics)
-        if any(isinstance(c, kinds) for c in self.callbacks):
-            return None  # the caller chose its own (e.g. rnnkit lab's smaller probe batch)
-        self.callbacks += [diagnostics.UpdateDiagnostics(every), diagnostics.SpectraDiagnostics(every)]
-        if not diagnostics.recurrent_layers(self.model):
-            return (f"diagnostics: {type(self.model).__name__} has no rnnkit Recurrent layer, so gradient flow "
-                    "through time and gate saturation are not recorded (gradient norms and spectra are)")
         source = self.valid_batches if self.valid_batches is not None else self.train_batches
-        self.callbacks.append(diagnostics.ProbeDiagnostics(source.get(0, 0), every))
-        return None
+        added, note = trainer_callbacks(self.model, self.config.diagnostics_every, lambda: source.get(0, 0),
+                                        self.callbacks)
+        self.callbacks += added
+        return note
 
     def _shard(self, batches: Any) -> Any:
         return batches.shard(self.ctx.rank, self.ctx.world_size) if self.ctx.enabled else batches
@@ -245,7 +238,8 @@ class Trainer:
             self.carry, self.sums = None, _EpochSums()
         self.module.train()
         self._epoch_started, self._epoch_batches = self.clock(), None
-        bar = self._progress_bar(n)
+        bar = epoch_progress(self._mode, n, self.epoch + 1, self.config.epochs, self.next_batch,
+                             self.config.log_every, self.clock, self._deadline())
         try:
             for i in range(self.next_batch, n):
                 stats = self._train_step(move_to(batches.get(i, self.epoch), self.device), i)
@@ -263,13 +257,6 @@ class Trainer:
         self.next_batch = n
         rate = bar.tokens_per_second()  # this process's; all processes run in lockstep under DDP
         self._tokens_per_second = None if rate is None else rate * self.ctx.world_size
-
-    def _progress_bar(self, n: int) -> ProgressBar:
-        epoch, epochs = self.epoch + 1, self.config.epochs
-        if self._mode == "lines":
-            return ProgressLines(n, epoch, epochs, self.next_batch, self.config.log_every, self.clock,
-                                 self._deadline())
-        return ProgressBar(n, epoch, epochs, self.next_batch, self._mode == "bar", self.clock)
 
     def _deadline(self) -> float | None:
         """The clock's reading at which ``config.max_minutes`` of training time have passed (None: no limit)."""
