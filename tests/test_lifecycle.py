@@ -334,3 +334,12 @@ def test_an_internal_error_is_one_line_with_exit_1_and_debug_shows_it(base, monk
     assert len(err) == 1 and err[0].startswith("rnnkit: internal error: KeyError") and "--debug" in err[0]
     with pytest.raises(KeyError, match="a bug"):
         main(["--debug", *argv])
+
+
+@pytest.mark.parametrize("where, message", [
+    (lambda p: (p / "f").write_text("x") and p / "f" / "att.png", "att.png"),
+    (lambda p: p / "no" / "such" / "dir" / "att.png", "att.png"),
+])
+def test_plot_attention_to_an_unwritable_place_is_one_line(base, where, message, tmp_path, capsys):
+    b = base["seq2seq"]
+    one_error_line(capsys, [*use_argv(b["use"], b["two"]), "--plot-attention", str(where(tmp_path))], message)
