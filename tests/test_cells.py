@@ -171,3 +171,35 @@ def test_state_of_plain_tuple_is_accepted():
     cell = LSTMCell(I, H)
     x, h, c = torch.randn(B, I), torch.randn(B, H), torch.randn(B, H)
     torch.testing.assert_close(cell(x, (h, c)).h, cell(x, LSTMState(h, c)).h)
+
+
+def test_projected_lstm_cell_follows_its_equations():
+    """h_t = W_hr (o ⊙ tanh(c_t)): the plain cell's step, then the projection (Sak et al. 2014)."""
+    cell = LSTMCell(I, H, proj_size=2)
+    assert tuple(cell.weight_hh.shape) == (4 * H, 2) and tuple(cell.weight_hr.shape) == (2, H)
+    x, h, c = torch.randn(B, I), torch.randn(B, 2), torch.randn(B, H)
+    i, f, g, o = (x @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh).chunk(4, dim=1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h_new = (torch.sigmoid(o) * torch.tanh(c_new)) @ cell.weight_hr.T
+    got = cell(x, (h, c))
+    torch.testing.assert_close(got.h, h_new)
+    torch.testing.assert_close(got.c, c_new)
+    zero = cell(x)
+    assert zero.h.shape == (B, 2) and zero.c.shape == (B, H)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        LSTMCell(I, H, proj_size=H)
+
+
+def test_lstm_state_builds_like_a_named_tuple_and_like_a_tuple():
+    h, c = torch.randn(B, H), torch.randn(B, H)
+    for state in (LSTMState(h, c), LSTMState(h=h, c=c), LSTMState([h, c]), LSTMState(iter((h, c)))):
+        assert state.h is h and state.c is c and tuple(state) == (h, c)
+    assert LSTMState._make([h, c]).c is c and LSTMState(h, c)._replace(c=h).c is h
+    with pytest.raises(TypeError):
+        LSTMState(h)  # one tensor is not an (h, c) pair (and is not unbound into rows)
+
+
+def test_cells_take_device_and_dtype():
+    cell = GRUCell(I, H, True, "cpu", torch.float32, reset="before")
+    assert {p.dtype for p in cell.parameters()} == {torch.float32}
+    assert LayerNormLSTMCell(I, H, dtype=torch.float32).ln_c_weight.dtype == torch.float32

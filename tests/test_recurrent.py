@@ -360,3 +360,145 @@ def test_module_moves_keep_cells_bound_to_the_layer_parameters():
     with torch.no_grad():
         twin.weight_hh_l0.zero_()
     assert twin.cells[0].weight_hh is twin.weight_hh_l0 and layer.weight_hh_l0.abs().sum() > 0
+
+
+# -- the plan: a value computed once per configuration -----------------------------------------------------------
+def test_the_plan_is_a_frozen_value_computed_when_options_change():
+    import dataclasses
+
+    from rnnkit.nn import Kind
+
+    layer = Recurrent("gru", 3, 4, num_layers=2)
+    plan = layer.plan
+    assert (plan.kind, plan.reason) == (Kind.FUSED, "")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.kind = Kind.LOOP
+    layer(torch.randn(3, 2, 3))
+    assert layer.plan is plan  # a forward does not recompute it
+    layer.use_fused = False
+    assert (layer.plan.kind, layer.plan.reason) == (Kind.LOOP, "use_fused=False") and layer.path == layer.plan.path
+    layer.use_fused, layer.dropout, layer.variational = True, 0.3, True
+    assert (layer.plan.kind, layer.plan.reason) == (Kind.FUSED_PER_LAYER, "variational dropout")
+    assert layer.plan.scans == ()  # no time loop on a fused path
+    loop = Recurrent("gru-before", 3, 4, num_layers=2, bidirectional=True).plan
+    assert len(loop.scans) == 4 and all(s is not None for s in loop.scans)  # the fast scan for each cell
+
+
+def test_forward_dispatches_on_the_plan_kind():
+    """Replacing the plan (not the display string) is what changes the path a forward takes."""
+    from rnnkit.nn.plan import Kind, Plan
+
+    layer = Recurrent("lstm", 3, 4)
+    x = torch.randn(4, 2, 3)
+    fused = layer(x)
+    calls = []
+
+    def recording_scan(cell, ux, state, alive):
+        calls.append(ux.shape)
+        return rnnkit.nn.python_scan(cell, ux, state, alive)
+
+    layer.__dict__["_plan"] = Plan(Kind.LOOP, "test", (recording_scan,))
+    looped = layer(x)
+    assert calls == [(4, 2, 16)]
+    for a, b in zip(_flat(*fused), _flat(*looped)):
+        torch.testing.assert_close(a, b)
+
+
+# -- LSTM with projections ----------------------------------------------------------------------------------------
+@settings(max_examples=10, deadline=None)
+@given(T=st.integers(1, 5), B=st.integers(1, 4), H=st.integers(2, 5), layers=st.integers(1, 2),
+       bidirectional=st.booleans(), padded=st.booleans(), seed=st.integers(0, 99))
+def test_projected_lstm_fused_and_loop_paths_agree(T, B, H, layers, bidirectional, padded, seed):
+    torch.manual_seed(seed)
+    layer = rnnkit.LSTM(3, H, layers, bidirectional=bidirectional, proj_size=H - 1)
+    x = torch.randn(T, B, 3, requires_grad=True)
+    lengths = _random_lengths(T, B) if padded else None
+    results = []
+    for fused in (True, False):
+        layer.use_fused = fused
+        parts = _flat(*layer(x, lengths=lengths))
+        results.append((parts, _grads_of(layer, _loss(parts), x)))
+    assert results[0][0][1].shape[-1] == H - 1 and results[0][0][2].shape[-1] == H  # h (.., P), c (.., H)
+    for a, b in zip(results[0][0] + list(results[0][1]), results[1][0] + list(results[1][1])):
+        torch.testing.assert_close(a, b)
+
+
+def test_projected_lstm_paths_are_named():
+    layer = rnnkit.LSTM(3, 4, proj_size=2)
+    assert layer.path == "fused"
+    layer.use_fused = False
+    assert layer.path == "loop: use_fused=False (python_scan: no fast scan for LSTM with projections)"
+    assert rnnkit.LSTM(3, 4, cell="ln-lstm", proj_size=2).path == (
+        "loop: layer-norm LSTM with projections has no fused kernel "
+        "(python_scan: no fast scan for layer-norm LSTM with projections)")
+
+
+@pytest.mark.parametrize("skip", ["residual", "highway"])
+def test_projected_lstm_with_skips_fused_per_layer_equals_loop(skip):
+    layer = rnnkit.LSTM(3, 5, num_layers=3, proj_size=3, bidirectional=True, skip=skip)
+    assert layer.path == f"fused per layer: {skip} skip"
+    x, lengths = torch.randn(6, 3, 3), torch.tensor([6, 2, 4])
+    fused = _flat(*layer(x, lengths=lengths))
+    layer.use_fused = False
+    for a, b in zip(fused, _flat(*layer(x, lengths=lengths))):
+        torch.testing.assert_close(a, b)
+
+
+def test_projected_layer_norm_lstm_gradients_match_finite_differences():
+    layer = rnnkit.LSTM(2, 3, num_layers=2, bidirectional=True, cell="ln-lstm", proj_size=2)
+    names = [n for n, _ in layer.named_parameters()]
+    assert "weight_hr_l1_reverse" in names and tuple(layer.weight_hh_l0.shape) == (12, 2)
+    params = tuple(p.detach().clone().requires_grad_() for p in layer.parameters())
+    x, lengths = torch.randn(4, 2, 2, requires_grad=True), torch.tensor([4, 3])
+
+    def f(x, *ps):
+        out, state = torch.func.functional_call(layer, dict(zip(names, ps)), (x,), {"lengths": lengths})
+        return out, *state
+
+    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_projected_lstm_chunks_carrying_state_equal_one_forward():
+    layer = rnnkit.LSTM(3, 4, num_layers=2, proj_size=2)
+    x = torch.randn(7, 2, 3)
+    whole, (h, c) = layer(x)
+    out1, state = layer(x[:3])
+    out2, (h2, c2) = layer(x[3:], rnnkit.nn.detach_state(state))
+    torch.testing.assert_close(torch.cat([out1, out2]), whole)
+    torch.testing.assert_close((h2, c2), (h, c))
+
+
+def test_proj_size_only_for_lstm_cells():
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        Recurrent("gru-before", 3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="build your own cell"):
+        Recurrent(lambda i, h, b: rnnkit.nn.LSTMCell(i, h, b), 3, 4, proj_size=2)
+
+
+# -- parametrized weights on the loop-only cells (torch.nn has no twin to compare with) -------------------------
+@pytest.mark.parametrize("name", ["gru-before", "ln-lstm", "rnn-sigmoid"])
+def test_parametrized_weights_reach_the_loop_path(name):
+    """weight_norm on every weight == a plain layer holding the normalised weights, outputs and gradients."""
+    from torch.nn.utils import parametrizations
+
+    layer = Recurrent(name, 3, 4, num_layers=2, bidirectional=True)
+    plain = Recurrent(name, 3, 4, num_layers=2, bidirectional=True)
+    weights = [n for n, _ in layer.named_parameters() if n.startswith("weight")]
+    for n in weights:
+        parametrizations.weight_norm(layer, n)
+        with torch.no_grad():
+            getattr(layer.parametrizations, n).original0.mul_(1.7)  # g no longer the norm of v: a new weight
+    with torch.no_grad():
+        for n, p in plain.named_parameters():
+            p.copy_(getattr(layer, n))
+    x, lengths = torch.randn(5, 2, 3), torch.tensor([5, 3])
+    got, want = _flat(*layer(x, lengths=lengths)), _flat(*plain(x, lengths=lengths))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    g_v = torch.autograd.grad(_loss(got), [getattr(layer.parametrizations, n).original1 for n in weights])
+    g_w = torch.autograd.grad(_loss(want), [getattr(plain, n) for n in weights])
+    for n, gv, gw in zip(weights, g_v, g_w):  # chain rule through w = g v / |v|, by autograd on the formula
+        v = getattr(layer.parametrizations, n).original1.detach().requires_grad_()
+        g = getattr(layer.parametrizations, n).original0.detach()
+        (expected,) = torch.autograd.grad(torch._weight_norm(v, g, 0), v, gw)
+        torch.testing.assert_close(gv, expected)
