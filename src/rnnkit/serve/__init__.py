@@ -33,8 +33,9 @@ def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, backend: str = "to
         return
     create_app(run_dir, backend, limits)  # fail here, once, on a bad run directory
     os.environ[_ENV] = json.dumps({"run_dir": str(run_dir), "backend": backend, "limits": asdict(limits)})
+    # each worker loads the run before it answers uvicorn's health check: allow for a slow (loaded) machine
     uvicorn.run("rnnkit.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level)
+                log_level=log_level, timeout_worker_healthcheck=120)
 
 
 def app_from_env():
