@@ -7,8 +7,12 @@ A reference run trains uninterrupted. Then the same command (same seed) is start
 again and again, each time by one of three triggers, in turn:
 
     startup      a random moment in the process's first seconds (imports, data, before the first checkpoint)
-    write        the moment a new temporary file of an atomic write appears (a kill *during* a checkpoint)
-    training     a random moment after the process wrote its first record or checkpoint (training under way)
+    write        the moment a new temporary file of checkpoint.safetensors, trainer_state.json, weights or
+                 best.safetensors appears in the run directory (a kill *during* a checkpoint write)
+    training     a random moment after the process's first progress in the run directory (a new checkpoint
+                 or metrics record: training under way)
+    first-write  as write, but in the staging directory of a run that has no checkpoint yet (a kill during
+                 the first checkpoint, before the run is moved into place); as write when the run exists
 
 After each kill the run directory, if it exists, must load (rnnkit.tasks.driver.load_run: config.json,
 vocabularies and every tensor checked); a run directory that existed and then is gone or does not load is a
@@ -32,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIGGERS = ("startup", "write", "training", "write")  # in turn: half of the kills hit a checkpoint write
+TRIGGERS = ("startup", "write", "training", "write", "first-write", "training")  # in turn
 
 
 def write_data(folder: Path, rows: int, vocab: int, seed: int) -> tuple[Path, Path]:
@@ -68,19 +72,25 @@ def start(argv: list[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def temp_files(run: Path) -> list[Path]:
-    """Temporary files of an atomic write in progress: in the run or in its staging directory beside it."""
-    found = list(run.glob(".*.tmp")) if run.is_dir() else []
-    for staging in run.parent.glob(f".{run.name}.partial-*"):
-        found += list(staging.glob(".*.tmp"))
-    return found
+CHECKPOINT_FILES = ("checkpoint.safetensors", "trainer_state.json", "weights.safetensors", "best.safetensors")
+
+
+def temp_files(run: Path, names=CHECKPOINT_FILES) -> list[Path]:
+    """Temporary files of an atomic write (`.NAME.XXXX.tmp`) of one of NAMES, in the run or in its staging
+    directory beside it: a write in progress, or one a kill interrupted."""
+    dirs = [run, *run.parent.glob(f".{run.name}.partial-*")]
+    return [p for d in dirs if d.is_dir() for name in names for p in d.glob(f".{name}.*.tmp")]
 
 
 def _mark(run: Path) -> tuple:
-    """What changes when a process makes progress: size and time of the checkpoint and the metrics."""
-    dirs = [run, *run.parent.glob(f".{run.name}.partial-*")]
-    files = [d / name for d in dirs for name in ("checkpoint.safetensors", "metrics.jsonl")]
-    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+    """What changes when a process makes progress in RUN: size and time of its checkpoint and metrics."""
+    files = [run / name for name in ("checkpoint.safetensors", "metrics.jsonl")]
+    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+
+
+def _new_write(run: Path, before: set, staging: bool) -> bool:
+    new = set(temp_files(run)) - before
+    return any((p.parent != run) == staging for p in new)
 
 
 def wait_and_kill(proc: subprocess.Popen, run: Path, trigger: str, rng: random.Random, a) -> tuple[str, bool]:
@@ -88,10 +98,11 @@ def wait_and_kill(proc: subprocess.Popen, run: Path, trigger: str, rng: random.R
     that was not there when the process started existed just before the SIGKILL), or ('finished', False)
     when the process ended first."""
     before, mark = set(temp_files(run)), _mark(run)
+    staging = trigger == "first-write" and not run.is_dir()
     now = time.monotonic()
     deadline, moment = now + a.patience, now + rng.uniform(0.0, a.startup) if trigger == "startup" else None
     while proc.poll() is None and time.monotonic() < deadline:
-        if trigger == "write" and set(temp_files(run)) - before:
+        if trigger in ("write", "first-write") and _new_write(run, before, staging):
             break
         if trigger == "training" and moment is None and _mark(run) != mark:
             moment = time.monotonic() + rng.uniform(0.0, a.window)
@@ -143,7 +154,7 @@ def soak(a) -> dict:
         raise SystemExit(f"the reference run failed: {ref.stderr.read()}")
     ref_seconds = time.monotonic() - t0
     ref_records = epoch_records(reference)
-    result = {"kills": 0, "by_trigger": dict.fromkeys(sorted(set(TRIGGERS)), 0), "during_write": 0, "lost": 0,
+    result = {"kills": 0, "by_trigger": dict.fromkeys(TRIGGERS, 0), "during_write": 0, "lost": 0,
               "unloadable": 0, "runs": 0, "runs_equal": 0, "starts": 0, "resumes": 0, "refused": [], "errors": [],
               "reference_seconds": round(ref_seconds, 1), "reference_final": ref_records[-2:]}
     n = 0
@@ -185,19 +196,22 @@ def soak(a) -> dict:
         result["final"] = epoch_records(run)[-2:] if run.is_dir() else None
         n += 1
     result["leftover_staging_dirs"] = len(list(work.glob(".cut-*.partial-*")))
-    result["leftover_temp_files"] = sum(len(temp_files(work / f"cut-{i}")) for i in range(n))
+    left = [p.name for i in range(n) for p in (work / f"cut-{i}").glob(".*.tmp")]
+    result["leftover_temp_files"] = {name: sum(p.startswith(f".{name}.") for p in left)
+                                     for name in sorted({p.split(".")[1] + "." + p.split(".")[2] for p in left})}
     return result
 
 
 def table(r: dict, command: str) -> str:
     (_, _, _, train), (_, _, _, valid) = r["reference_final"]
     final = r.get("final") or [(0, 0, "", {}), (0, 0, "", {})]
+    by = " / ".join(str(r["by_trigger"][t]) for t in ("startup", "write", "training", "first-write"))
     rows = [
-        "| kills (trigger: startup / training / checkpoint write) | kills with a checkpoint write in progress | "
+        "| kills (trigger: startup / write / training / first-write) | kills with a checkpoint write in progress | "
         "lost runs | unloadable runs | runs finished = reference | final train loss, killed vs reference | "
         "final valid loss, killed vs reference |",
         "|---|---:|---:|---:|---:|---|---|",
-        f"| {r['kills']} ({r['by_trigger']['startup']} / {r['by_trigger']['training']} / {r['by_trigger']['write']}) | "
+        f"| {r['kills']} ({by}) | "
         f"{r['during_write']} | {r['lost']} | {r['unloadable']} | {r['runs_equal']} of {r['runs']} | "
         f"{final[0][3].get('loss')!r} vs {train['loss']!r} | {final[1][3].get('loss')!r} vs {valid['loss']!r} |",
     ]
