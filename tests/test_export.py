@@ -82,14 +82,19 @@ def make_forecast(tmp, strategy="direct"):
     return tmp / f"forecast-{strategy}"
 
 
-def make_lm(tmp):
+def make_lm(tmp, nplm=False):
     text = "".join(random.Random(2).choice("abcdefgh \n") for _ in range(3000))
     (tmp / "text.txt").write_text(text)
     data = lm.LMDataConfig(train=str(tmp / "text.txt"), level="char", batch_size=8, bptt=16)
     corpus = data.load()
-    config = lm.RNNLMConfig(vocab_size=len(corpus.vocab), cell="lstm", layers=2, hidden=12, emb=12)
-    lm.fit(tmp / "lm", data, config, quick(), corpus)
-    return tmp / "lm"
+    if nplm:
+        config = lm.config_from_dict({"model": "nplm", "vocab_size": len(corpus.vocab), "context": 3, "emb": 6,
+                                      "hidden": 10})
+    else:
+        config = lm.RNNLMConfig(vocab_size=len(corpus.vocab), cell="lstm", layers=2, hidden=12, emb=12)
+    name = "nplm" if nplm else "lm"
+    lm.fit(tmp / name, data, config, quick(), corpus)
+    return tmp / name
 
 
 def make_seq2seq(tmp, **model):
@@ -367,6 +372,38 @@ def check_lm(run, tmp_path):
             state = dict(zip(names, new))
 
 
+@pytest.mark.parametrize("direct", [True, False])
+def test_lm_nplm_window_and_step(runs, tmp_path, direct):
+    """Bengio et al.'s NPLM: its state is the previous n-1 token ids; per row == the torch model alone."""
+    run = load(runs["lm"])
+    V = run.model.config.vocab_size
+    config = lm.config_from_dict({"model": "nplm", "vocab_size": V, "context": 3, "emb": 5, "hidden": 7,
+                                  "direct": direct})
+    run = with_model(run, lm.build_model(config))
+    out, meta = exported(run, tmp_path)
+    window, step = session(out / "model.onnx"), session(out / "step.onnx")
+    assert meta["state"]["names"] == ["context"] and meta["state"]["dtype"] == "int64"
+    rng = np.random.default_rng(5)
+    for B, low, high in BATCHES:
+        ids, lengths = padded(random_ids(rng, B, V, low, high, first=0))
+        ids = garbage_pad(ids, lengths, rng, V, first=0)
+        context = rng.integers(0, V + 1, (B, 3))
+        logits, context_n, nll = window.run(None, {"tokens": ids, "lengths": lengths, "context0": context})
+        for b, n in enumerate(lengths):
+            with torch.no_grad():
+                ref, ref_ctx = run.model.step(torch.as_tensor(ids[b: b + 1, :n]), torch.as_tensor(context[b: b + 1]))
+            np.testing.assert_allclose(logits[b, :n], ref[0].numpy(), atol=ATOL, rtol=0)
+            assert context_n[b].tolist() == ref_ctx[0].tolist()
+            logp = torch.log_softmax(ref[0, :-1], -1).gather(1, torch.as_tensor(ids[b, 1:n])[:, None])
+            assert nll[b] == pytest.approx(-float(logp.sum()), abs=1e-4)
+        token = rng.integers(0, V, B)
+        logits1, context1 = step.run(None, {"token": token, "context": context_n})
+        with torch.no_grad():
+            ref, ref_ctx = run.model.step(torch.as_tensor(token)[:, None], torch.as_tensor(context_n))
+        np.testing.assert_allclose(logits1, ref[:, 0].numpy(), atol=ATOL, rtol=0)
+        assert context1.tolist() == ref_ctx.tolist()
+
+
 # ---- seq2seq -------------------------------------------------------------------------------------------------
 S2S_CASES = [{"cell": cell} for cell in CELLS] + [
     {"attention": a, "cell": "lstm", "layers": 2} for a in ("additive-product", "dot", "cosine", "bilinear", "hard")
@@ -477,11 +514,6 @@ def test_cli_errors_are_one_line(runs, tmp_path, capsys):
     tree_run.mkdir()
     (tree_run / "config.json").write_text(json.dumps({"task": {"name": "tree"}}))
     one_error_line(capsys, ["export", str(tree_run)], "not exportable")
-    run = load(runs["lm"])
-    nplm = with_model(run, lm.build_model(lm.config_from_dict({"model": "nplm", "vocab_size": 10})))
-    with pytest.raises(Exception, match="not exportable"):
-        export_run(nplm, tmp_path / "nplm")
-    assert not (tmp_path / "nplm").exists()
 
 
 def test_without_the_extra_one_line_install_hint(runs, capsys, monkeypatch):

@@ -127,10 +127,11 @@ def test_generate_streams_the_tokens_sample_text_draws(runs):
     assert "ab" + "".join(tokens) == ref and len(tokens) == 30
 
 
-def test_generate_onnx_backend_greedy_equals_torch(runs):
-    run = load(runs["lm"])
-    ref = lm.sample_text(run, "abc", 20, 1, SamplingOptions(greedy=True))[0]
-    with TestClient(create_app(runs["lm"], "onnx")) as client:
+@pytest.mark.parametrize("kind", ["lm", "nplm"])
+def test_generate_onnx_backend_greedy_equals_torch(runs, tmp_path, kind):
+    run_dir = runs["lm"] if kind == "lm" else make_lm(tmp_path, nplm=True)
+    ref = lm.sample_text(load(run_dir), "abc", 20, 1, SamplingOptions(greedy=True))[0]
+    with TestClient(create_app(run_dir, "onnx")) as client:
         r = client.post("/v1/generate", json={"prime": "abc", "length": 20, "greedy": True, "stream": False})
     assert r.json()["text"] == ref
 

@@ -176,9 +176,13 @@ def _forecast_meta(run) -> dict:
 
 def _lm_meta(run) -> dict:
     t, c = run.task, run.model.config
-    lstm = c.cell in ("lstm", "ln-lstm")
-    return {"vocab": {"tokens": t.vocab.itos, "unk": t.vocab.stoi[t.vocab.unk]}, "level": t.level,
-            "state": {"names": ["h", "c"] if lstm else ["h"], "shape": [c.layers, "B", c.hidden], "initial": "zeros"},
+    if not hasattr(run.model, "rnn"):  # NPLM: the state is the n-1 previous token ids
+        state = {"names": ["context"], "shape": ["B", c.context], "dtype": "int64",
+                 "initial": f"the boundary id {c.vocab_size} everywhere"}
+    else:
+        state = {"names": ["h", "c"] if c.cell in ("lstm", "ln-lstm") else ["h"], "shape": [c.layers, "B", c.hidden],
+                 "dtype": "float32", "initial": "zeros"}
+    return {"vocab": {"tokens": t.vocab.itos, "unk": t.vocab.stoi[t.vocab.unk]}, "level": t.level, "state": state,
             "preprocessing": {"tokens": "characters" if t.level == "char" else "whitespace words, <eos> per line"}}
 
 

@@ -112,7 +112,7 @@ def forecast(model, normalizer) -> dict:
 # ---- lm -----------------------------------------------------------------------------------------------------
 def lm(model) -> dict:
     if not hasattr(model, "rnn"):
-        raise NotExportable("the feed-forward NPLM has no ONNX export yet (only recurrent language models)")
+        return nplm(model)
     c, cell = model.config, model.rnn.cells[0]
     L, H = c.layers, c.hidden
     names = _state_names(cell)
@@ -137,6 +137,42 @@ def lm(model) -> dict:
     for n, s in zip(names, new):
         g.output(s, n + "_next", FLOAT, [L, "B", H])
     return {"model": window, "step": g.model("rnnkit lm: one step, logits of the next token and the new state")}
+
+
+def nplm(model) -> dict:
+    """Bengio et al.'s NPLM: its state is the n-1 previous token ids (B, n-1), int64 (boundary id: V)."""
+    c = model.config
+    n1 = c.context
+
+    def logits_of(g: Graph, context: str, ids: str) -> tuple[str, str]:
+        full = g.op("Concat", context, ids, axis=1)  # (B, n-1 + T)
+        t = g.op("Range", g.const(0, dtype="int64"), g.op("Squeeze", g.dim(ids, 1), g.ints(0)),
+                 g.const(1, dtype="int64"))
+        index = g.op("Add", g.op("Unsqueeze", t, g.ints(1)), g.const(np.arange(n1)[None, :], dtype="int64"))
+        windows = g.op("Gather", full, index, axis=1)  # (B, T, n-1): window t = full[t .. t+n-2]
+        e = g.op("Gather", g.weight(model.embedding.weight), windows)  # (B, T, n-1, m)
+        x = g.op("Reshape", e, g.ints(0, 0, n1 * c.emb))
+        logits = g.linear(g.op("Tanh", g.linear(x, model.hidden)), model.output)  # b + U tanh(d + H x)
+        if model.direct is not None:
+            logits = g.op("Add", logits, g.op("MatMul", x, g.weight(model.direct.weight, transpose=True)))
+        return logits, full
+
+    g = Graph("rnnkit_nplm_window")
+    tokens, lengths = g.input("tokens", INT64, ["B", "T"]), g.input("lengths", INT64, ["B"])
+    context = g.input("context0", INT64, ["B", n1])
+    logits, full = logits_of(g, context, tokens)
+    last = g.op("Add", g.op("Unsqueeze", lengths, g.ints(1)), g.const(np.arange(n1)[None, :], dtype="int64"))
+    g.output(logits, "logits", FLOAT, ["B", "T", c.vocab_size])
+    g.output(g.op("GatherElements", full, last, axis=1), "context_n", INT64, ["B", n1])  # own last n-1 tokens
+    g.output(_window_nll(g, logits, tokens, lengths), "nll", FLOAT, ["B"])
+    window = g.model("rnnkit nplm: logits of a window, the context after each row's length, the NLL")
+    g = Graph("rnnkit_nplm_step")
+    token = g.input("token", INT64, ["B"])
+    context = g.input("context", INT64, ["B", n1])
+    logits, full = logits_of(g, context, g.op("Unsqueeze", token, g.ints(1)))
+    g.output(g.op("Squeeze", logits, g.ints(1)), "logits", FLOAT, ["B", c.vocab_size])
+    g.output(g.op("Slice", full, g.ints(1), g.ints(BIG), g.ints(1)), "context_next", INT64, ["B", n1])
+    return {"model": window, "step": g.model("rnnkit nplm: one step")}
 
 
 def _window_nll(g: Graph, logits: str, tokens: str, lengths: str) -> str:

@@ -256,11 +256,14 @@ class LMEngine(Engine):
 
     def _onnx_tokens(self, ids, length, options, seed):
         window, step = self.sessions["model"], self.sessions["step"]
+        c = self.run.model.config
         names = [i.name[:-1] for i in window.get_inputs() if i.name.endswith("0")]
-        L, H = self.run.model.config.layers, self.run.model.config.hidden
-        zeros = {n + "0": np.zeros((L, 1, H), np.float32) for n in names}
+        if names == ["context"]:  # NPLM: the boundary id before the start
+            initial = {"context0": np.full((1, c.context), c.vocab_size, np.int64)}
+        else:
+            initial = {n + "0": np.zeros((c.layers, 1, c.hidden), np.float32) for n in names}
         logits, *final, _ = window.run(None, {"tokens": np.array([ids], np.int64),
-                                              "lengths": np.array([len(ids)], np.int64), **zeros})
+                                              "lengths": np.array([len(ids)], np.int64), **initial})
         state, last = dict(zip(names, final)), logits[0, len(ids) - 1]
         rng = np.random.default_rng(seed)
         for _ in range(length):
