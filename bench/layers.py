@@ -14,6 +14,8 @@ Rows and targets (issue 2):
     naive   per-step nn.LSTMCell loop on x[t] vs loop cells  speedup = naive / rnnkit          >= 3   (big shapes)
     info    the same loop cells with python_scan (autograd through every step), and rnnkit LSTM/GRU/RNN forced
             onto the loop path (use_fused=False), for comparison only.
+    proj    LSTM with projections (proj_size = H/2, issue 17) vs torch.nn.LSTM(proj_size=H/2)  speed >= 0.95;
+            and the same layer on the loop path (python_scan: no fast scan has projections yet), info only.
 """
 
 from __future__ import annotations
@@ -70,7 +72,11 @@ def build(I: int, H: int) -> dict[str, nn.Module]:
         "LN-LSTM, python_scan": rnnkit.LSTM(I, H, cell="ln-lstm"),
         "LSTM, use_fused=False": rnnkit.LSTM(I, H), "GRU, use_fused=False": rnnkit.GRU(I, H),
         "RNN tanh, use_fused=False": rnnkit.RNN(I, H),
+        "torch LSTM proj": nn.LSTM(I, H, proj_size=H // 2), "LSTM proj": rnnkit.LSTM(I, H, proj_size=H // 2),
+        "LSTM proj, use_fused=False": rnnkit.LSTM(I, H, proj_size=H // 2),
     }
+    for name in ("LSTM proj", "LSTM proj, use_fused=False"):
+        layers[name].load_state_dict(layers["torch LSTM proj"].state_dict())
     for name in ("LSTM", "GRU", "RNN tanh", "LSTM, use_fused=False", "GRU, use_fused=False",
                  "RNN tanh, use_fused=False"):
         layers[name].load_state_dict(layers["torch " + name.split(",")[0].split()[0]].state_dict())
@@ -96,6 +102,8 @@ ROWS = [
     ("info", "LSTM, use_fused=False", "torch LSTM", "time", None, False),
     ("info", "GRU, use_fused=False", "torch GRU", "time", None, False),
     ("info", "RNN tanh, use_fused=False", "torch RNN", "time", None, False),
+    ("proj", "LSTM proj", "torch LSTM proj", "speed", 0.95, False),
+    ("info", "LSTM proj, use_fused=False", "torch LSTM proj", "time", None, False),
 ]
 
 
@@ -105,8 +113,9 @@ def bench_shape(shape, repeats: int, warmup: int) -> dict[str, float]:
     torch.manual_seed(0)
     layers = build(I, H)
     x = torch.randn(T, B, I, requires_grad=True)
-    g = torch.randn(T, B, H)
-    return compare({name: train_step(layer, x, g) for name, layer in layers.items()}, repeats, warmup)
+    g, g_proj = torch.randn(T, B, H), torch.randn(T, B, H // 2)  # output gradients: (T, B, H) or (T, B, P)
+    steps = {name: train_step(layer, x, g_proj if "proj" in name else g) for name, layer in layers.items()}
+    return compare(steps, repeats, warmup)
 
 
 def verdict(ratio: float, kind: str, target: float | None, applies: bool) -> str:
