@@ -97,6 +97,26 @@ def test_predict_forecast_with_band(runs, backend):
     assert out["history"] == [row[0] for row in history]
 
 
+def test_predict_tree_equals_predict_trees(tmp_path):
+    """tree runs (torch backend): every node's predicted label, as rnnkit.tasks.tree.predict_trees gives it."""
+    from rnnkit.data.trees import parse_tree
+    from rnnkit.tasks import tree
+    from rnnkit.train import TrainConfig
+
+    trees = ["(3 (2 w1) (4 w2))", "(1 (0 w3) (2 (2 w1) (1 w4)))", "(4 (4 w2) (3 w5))", "(0 (1 w4) (0 w3))"] * 10
+    (tmp_path / "trees.txt").write_text("\n".join(trees) + "\n")
+    data = tree.TreeDataConfig(train=str(tmp_path / "trees.txt"), valid=str(tmp_path / "trees.txt"), batch_size=10)
+    train = TrainConfig(epochs=1, optimizer="adam", device="cpu", progress=False, tensorboard=False)
+    tree.fit(tmp_path / "tree", data, {"cell": "child-sum", "emb": 8, "hidden": 8}, train)
+    inputs = ["(0 (0 w1) (0 (0 w2) (0 unseen)))", "(0 w5)"]
+    with TestClient(create_app(tmp_path / "tree", "torch")) as client:
+        out = client.post("/v1/predict", json={"inputs": inputs}).json()["outputs"]
+        bad = client.post("/v1/predict", json={"inputs": ["(3 (2 a"]})
+    ref = tree.predict_trees(load(tmp_path / "tree"), [parse_tree(t, num_classes=None) for t in inputs])
+    assert [o["tree"] for o in out] == [str(t) for t in ref] and [o["label"] for o in out] == [t.label for t in ref]
+    assert bad.status_code == 422 and "inputs[0]" in bad.json()["error"]
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_translate_with_attention_equals_decode(runs, backend):
     run = load(runs["seq2seq"])

@@ -52,8 +52,8 @@ def export(run_dir, out=None, format: str = "onnx", weights: str = "best") -> Pa
 
     require_onnx()
     if format not in FORMATS:
-        raise UsageError(f"--format {format}: expected one of {', '.join(FORMATS)} (pt2: torch.export cannot "
-                         "keep the time loop's length symbolic, see docs/export.md)")
+        raise UsageError(f"--format {format}: expected one of {', '.join(FORMATS)} (pt2: torch.export stops at the "
+                         "layers' data-dependent lengths checks, see docs/export.md)")
     if task_of(run_dir) == "tree":
         raise UsageError(TREE)
     run = load(run_dir, weights)
