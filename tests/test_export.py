@@ -415,9 +415,8 @@ def test_seq2seq_greedy_and_beam_over_onnxruntime(runs, tmp_path, options):
     run = load(runs["seq2seq"])
     config = dataclasses.replace(run.model.config, **options)
     run = with_model(run, seq2seq.Seq2Seq(config))
-    if options.get("attention") is None:  # a random model's outputs are near-uniform: sharpen them
-        with torch.no_grad():
-            run.model.out.weight.mul_(4.0)
+    with torch.no_grad():  # a random model's outputs are near-uniform: sharpen them (no near-ties in the beam)
+        run.model.out.weight.mul_(4.0)
     check_seq2seq(run, tmp_path, beams=(1,) if list(options) == ["cell"] else (1, 3))  # the search is cell-blind
 
 
@@ -425,12 +424,45 @@ def test_seq2seq_trained_run(runs, tmp_path):
     check_seq2seq(load(runs["seq2seq"]), tmp_path)
 
 
+@pytest.mark.parametrize("cell,attention", [("gru", "additive"), ("lstm", "dot"), ("lstm", "none")])
+def test_seq2seq_one_to_sequence(runs, tmp_path, cell, attention):
+    """feature vector -> sequence: the encoder graph takes `features` (B, F); searches equal rnnkit's."""
+    from rnnkit.tasks import decode
+
+    run = load(runs["seq2seq"])
+    config = dataclasses.replace(run.model.config, src_vocab_size=0, feature_size=5, cell=cell, attention=attention,
+                                 layers=2)
+    task = seq2seq.Seq2SeqTask(None, run.task.tgt_vocab, run.task.level, run.task.lowercase, run.task.max_len)
+    run = dataclasses.replace(with_model(run, seq2seq.Seq2Seq(config)), task=task)
+    with torch.no_grad():
+        run.model.out.weight.mul_(4.0)
+        run.model.out.bias[rt.EOS_ID] -= 3.0
+    out, meta = exported(run, tmp_path)
+    assert meta["one_to_seq"] and [i["name"] for i in meta["graphs"]["encoder"]["inputs"]] == ["features"]
+    enc, step = session(out / "encoder.onnx"), session(out / "decoder_step.onnx")
+    features = np.random.default_rng(6).normal(size=(3, 5)).astype(np.float32)
+    ones = np.ones(3, dtype=np.int64)
+    for beam in (1, 3):
+        ours = rt.greedy(enc, step, {"features": features}, ones) if beam == 1 else rt.beam_search(
+            enc, step, {"features": features}, ones, beam=beam)
+        f, L = torch.as_tensor(features), torch.as_tensor(ones)
+        ref = decode.greedy(run.model, f, L) if beam == 1 else decode.beam_search(run.model, f, L, beam=beam)
+        assert sum(len(r.tokens) for r in ref) > 3  # real outputs, not only <eos>
+        for o, r in zip(ours, ref):
+            assert o["tokens"] == r.tokens and o["score"] == pytest.approx(r.score, abs=1e-4)
+            if r.attention is not None:
+                np.testing.assert_allclose(o["attention"], r.attention, atol=ATOL, rtol=0)
+
+
 def check_seq2seq(run, tmp_path, beams=(1, 3)):
     from rnnkit.tasks import decode
 
+    with torch.no_grad():  # <eos> less likely: outputs of several tokens, some cut by the length bound
+        run.model.out.bias[rt.EOS_ID] -= 3.0
     out, meta = exported(run, tmp_path)
     enc, step = session(out / "encoder.onnx"), session(out / "decoder_step.onnx")
     V, rng = len(meta["src_vocab"]["tokens"]), np.random.default_rng(4)
+    produced = 0
     for B, low, high in ((1, 1, 1), (4, 2, 7)):
         src, lengths = padded(random_ids(rng, B, V, low, high, first=4))
         src = garbage_pad(src, lengths, rng, V, first=4)
@@ -451,11 +483,13 @@ def check_seq2seq(run, tmp_path, beams=(1, 3)):
             ours = (rt.greedy(enc, step, inputs, lengths) if beam == 1 else rt.beam_search(enc, step, inputs, lengths,
                                                                                          beam=beam))
             ref = decode.greedy(run.model, s, L) if beam == 1 else decode.beam_search(run.model, s, L, beam=beam)
+            produced += sum(len(r.tokens) for r in ref)
             for o, r in zip(ours, ref):
                 assert o["tokens"] == r.tokens
                 assert o["score"] == pytest.approx(r.score, abs=1e-4)
                 if r.attention is not None:
                     np.testing.assert_allclose(o["attention"], r.attention, atol=ATOL, rtol=0)
+    assert produced >= 10  # real outputs, not only <eos>
 
 
 # ---- model.json, the shipped runtime, the CLI ----------------------------------------------------------------
