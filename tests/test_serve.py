@@ -213,6 +213,13 @@ def test_request_timeout_is_408(runs):
         app.state.batcher.fn = fast
         time.sleep(0.5)  # the slow call, still running in the model thread, ends first
         assert client.post("/v1/translate", json={"inputs": ["w1 w2"]}).status_code == 200
+    app = create_app(runs["lm"], "torch", Limits(timeout_s=0.2))  # generation (not streamed) over its time
+    engine = app.state.engine
+    quick_tokens = engine.generate
+    engine.generate = lambda *a: (time.sleep(0.05) or t for t in quick_tokens(*a))
+    with TestClient(app) as client:
+        r = client.post("/v1/generate", json={"prime": "a", "length": 50, "stream": False})
+    assert r.status_code == 408 and r.json()["error"] == "request timed out after 0.2 s"
 
 
 def test_model_and_health(runs):

@@ -176,7 +176,10 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
             raise HTTPException(422, str(e)) from None
         tokens = engine.generate(body.prime, body.length, options, body.seed)
         if not body.stream:
-            text = await asyncio.wait_for(asyncio.to_thread(lambda: list(tokens)), limits.timeout_s)
+            try:
+                text = await asyncio.wait_for(asyncio.to_thread(lambda: list(tokens)), limits.timeout_s)
+            except asyncio.TimeoutError:
+                raise HTTPException(408, f"request timed out after {limits.timeout_s:g} s") from None
             return {"prime": body.prime, "tokens": text, "text": body.prime + engine.join(text)}
         return StreamingResponse(schemas.events(tokens, body.prime, engine.join), media_type="text/event-stream")
 
