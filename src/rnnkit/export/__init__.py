@@ -76,6 +76,7 @@ def export_run(run, out, source: str | None = None, weights: str = "best") -> Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
         for name, model in graphs.items():
             onnx.checker.check_model(model, full_check=True)
             onnx.save(model, tmp / f"{name}.onnx")
