@@ -4,24 +4,25 @@
     python bench/kill_soak.py --kills 4 --json     # the short version tests/test_kill_soak.py runs
 
 A reference run trains uninterrupted. Then the same command (same seed) is started and killed with SIGKILL
-again and again, each time by one of three triggers, in turn:
+again and again (--kills-per-run times; then the run may finish, and a new one starts), each time by one of
+four triggers, in the turn of TRIGGERS:
 
-    startup      a random moment in the process's first seconds (imports, data, before the first checkpoint)
+    first-write  the moment a temporary file of the first checkpoint appears in the staging directory of a
+                 run that has none yet (a kill before the run is moved into place); the first kill of a run
+    startup      a random moment in the process's first seconds (imports, data, maybe the first checkpoint)
     write        the moment a new temporary file of checkpoint.safetensors, trainer_state.json, weights or
                  best.safetensors appears in the run directory (a kill *during* a checkpoint write)
     training     a random moment after the process's first progress in the run directory (a new checkpoint
                  or metrics record: training under way)
-    first-write  as write, but in the staging directory of a run that has no checkpoint yet (a kill during
-                 the first checkpoint, before the run is moved into place); as write when the run exists
 
 After each kill the run directory, if it exists, must load (rnnkit.tasks.driver.load_run: config.json,
 vocabularies and every tensor checked); a run directory that existed and then is gone or does not load is a
 lost run. The next start is `rnnkit train classify --resume RUN_DIR` when RUN_DIR exists, else the first
 command again (a kill before the first checkpoint leaves no run: by design nothing is moved into place
-before it). When a run finishes before the kills are done, it is compared with the reference and a new one
-starts. At the end: kills, kills that hit a checkpoint write (its temporary file existed just before the
-SIGKILL), lost and unloadable runs, and whether every finished run's per-epoch losses and final weights
-equal the reference's.
+before it). Every finished run is compared with the reference. At the end: kills; kills that hit a write
+(a temporary checkpoint file that was not there at the start existed just before the SIGKILL), and of those
+in the staging directory; lost and unloadable runs; whether every finished run's per-epoch losses and final
+weights equal the reference's; temporary files the kills left behind.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIGGERS = ("startup", "write", "training", "write", "first-write", "training")  # in turn
+TRIGGERS = ("first-write", "startup", "write", "training", "write", "training")  # in turn, for each run
 
 
 def write_data(folder: Path, rows: int, vocab: int, seed: int) -> tuple[Path, Path]:
@@ -154,12 +155,12 @@ def soak(a) -> dict:
         raise SystemExit(f"the reference run failed: {ref.stderr.read()}")
     ref_seconds = time.monotonic() - t0
     ref_records = epoch_records(reference)
-    result = {"kills": 0, "by_trigger": dict.fromkeys(TRIGGERS, 0), "during_write": 0, "lost": 0,
+    result = {"kills": 0, "by_trigger": dict.fromkeys(TRIGGERS, 0), "during_write": 0, "in_staging": 0, "lost": 0,
               "unloadable": 0, "runs": 0, "runs_equal": 0, "starts": 0, "resumes": 0, "refused": [], "errors": [],
               "reference_seconds": round(ref_seconds, 1), "reference_final": ref_records[-2:]}
     n = 0
     while result["kills"] < a.kills or n == 0:
-        run, existed = work / f"cut-{n}", False
+        run, existed, k = work / f"cut-{n}", False, 0
         while True:
             existed = existed or run.is_dir()
             resume = run.is_dir()
@@ -167,8 +168,8 @@ def soak(a) -> dict:
                 train_argv(train, valid, run, a)
             result["resumes" if resume else "starts"] += 1
             proc = start(argv)
-            trigger = TRIGGERS[result["kills"] % len(TRIGGERS)]
-            outcome, writing = ("finished", False) if result["kills"] >= a.kills else \
+            trigger = TRIGGERS[k % len(TRIGGERS)]
+            outcome, writing = ("finished", False) if result["kills"] >= a.kills or k >= a.kills_per_run else \
                 wait_and_kill(proc, run, trigger, rng, a)
             if outcome == "finished":
                 code = proc.wait()
@@ -178,8 +179,10 @@ def soak(a) -> dict:
                     break
                 break
             result["kills"] += 1
+            k += 1
             result["by_trigger"][trigger] += 1
             result["during_write"] += writing
+            result["in_staging"] += writing and not resume and not run.is_dir()
             if existed and not run.is_dir():
                 result["lost"] += 1
                 result["errors"].append(f"kill {result['kills']}: {run} is gone")
@@ -205,14 +208,14 @@ def soak(a) -> dict:
 def table(r: dict, command: str) -> str:
     (_, _, _, train), (_, _, _, valid) = r["reference_final"]
     final = r.get("final") or [(0, 0, "", {}), (0, 0, "", {})]
-    by = " / ".join(str(r["by_trigger"][t]) for t in ("startup", "write", "training", "first-write"))
+    by = " / ".join(str(r["by_trigger"][t]) for t in ("first-write", "startup", "write", "training"))
     rows = [
-        "| kills (trigger: startup / write / training / first-write) | kills with a checkpoint write in progress | "
+        "| kills (trigger: first-write / startup / write / training) | kills during a checkpoint write (in staging) | "
         "lost runs | unloadable runs | runs finished = reference | final train loss, killed vs reference | "
         "final valid loss, killed vs reference |",
         "|---|---:|---:|---:|---:|---|---|",
-        f"| {r['kills']} ({by}) | "
-        f"{r['during_write']} | {r['lost']} | {r['unloadable']} | {r['runs_equal']} of {r['runs']} | "
+        f"| {r['kills']} ({by}) | {r['during_write']} ({r['in_staging']}) | {r['lost']} | {r['unloadable']} | "
+        f"{r['runs_equal']} of {r['runs']} | "
         f"{final[0][3].get('loss')!r} vs {train['loss']!r} | {final[1][3].get('loss')!r} vs {valid['loss']!r} |",
     ]
     return f"`{command}`\n\n" + "\n".join(rows) + "\n"
@@ -221,6 +224,7 @@ def table(r: dict, command: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kills", type=int, default=24)
+    p.add_argument("--kills-per-run", type=int, default=6, help="then the run finishes and a new one starts")
     p.add_argument("--rows", type=int, default=1200, help="training examples")
     p.add_argument("--vocab", type=int, default=3000, help="distinct words (a larger embedding: longer writes)")
     p.add_argument("--emb", type=int, default=64)
