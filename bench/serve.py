@@ -196,6 +196,9 @@ def latencies(run: Path, repeats: int) -> list[tuple]:
         torch_ms = _median_ms(lambda: model.step(t_token, state), repeats)
     ort_ms = _median_ms(lambda: step.run(None, {"token": token, "h": h, "c": h}), repeats)
     rows.append(("LM step (2 x 512 LSTM, batch 1)", torch_ms, ort_ms))
+    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):  # torch's LSTM without oneDNN
+        plain_ms = _median_ms(lambda: model.step(t_token, state), repeats)
+    rows.append(("LM step, torch with torch.backends.mkldnn disabled", plain_ms, ort_ms))
     rows.append(("generation, tokens/s (200 sampled)", *gen_speed(model, step)))
     return rows
 
