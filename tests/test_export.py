@@ -165,7 +165,8 @@ BATCHES = [(1, 1, 1), (5, 1, 9), (3, 4, 4)]  # (B, shortest, longest)
 
 # ---- the layer alone ----------------------------------------------------------------------------------------
 LAYERS = [dict(cell=c, bidirectional=bi) for c in CELLS for bi in (False, True)] + [
-    dict(cell="lstm", bidirectional=True, proj_size=3), dict(cell="ln-lstm", bidirectional=False, proj_size=3)]
+    dict(cell="lstm", bidirectional=True, proj_size=3), dict(cell="ln-lstm", bidirectional=False, proj_size=3),
+    dict(cell="gru", bidirectional=True, skip="highway"), dict(cell="rnn-tanh", bidirectional=False, skip="residual")]
 
 
 @pytest.mark.parametrize("options", LAYERS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
@@ -198,13 +199,33 @@ def test_recurrent_layer_with_lengths_equals_each_sequence_alone(options):
                 out, s = layer(xs, s0 if lstm else s0[0], lengths=L)
             for a, r in zip(got, [out, *(s if lstm else (s,))]):
                 np.testing.assert_allclose(a, r.numpy(), atol=ATOL, rtol=0)
+        if not options["bidirectional"]:  # the one-step graph (LM step, decoder) == the layer on one step
+            check_stack_step(layer, xs[0], s0, lstm)
         for b, n in enumerate(lens):
             with torch.no_grad():
                 out, s = layer(xs[:n, b: b + 1], tuple(t[:, b: b + 1] for t in s0) if lstm else s0[0][:, b: b + 1])
             np.testing.assert_allclose(got[0][:n, b], out[:, 0].numpy(), atol=ATOL, rtol=0)
-            np.testing.assert_allclose(got[0][n:, b], 0.0)  # padded outputs are zero
+            if not options.get("skip"):  # (a skip adds the layer's input, also at padded steps, as rnnkit does)
+                np.testing.assert_allclose(got[0][n:, b], 0.0)  # padded outputs are zero
             for a, r in zip(got[1:], s if lstm else (s,)):
                 np.testing.assert_allclose(a[:, b], r[:, 0].numpy(), atol=ATOL, rtol=0)
+
+
+def check_stack_step(layer, x, s0, lstm):
+    from rnnkit.export.graph import FLOAT, Graph
+    from rnnkit.export.layers import stack_step
+
+    g = Graph("step")
+    names = ["h", "c"] if lstm else ["h"]
+    h, new = stack_step(g, layer, g.input("x", FLOAT, 2), [g.input(n, FLOAT, 3) for n in names])
+    for i, v in enumerate([h, *new]):
+        g.output(v, f"y{i}", FLOAT, 2 if i == 0 else 3)
+    sess = ort.InferenceSession(g.model().SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"x": x.numpy(), **{n: t.numpy() for n, t in zip(names, s0)}})
+    with torch.no_grad():
+        out, s = layer(x[None], s0 if lstm else s0[0])
+    for a, r in zip(got, [out[0], *(s if lstm else (s,))]):
+        np.testing.assert_allclose(a, r.numpy(), atol=ATOL, rtol=0)
 
 
 # ---- classify ------------------------------------------------------------------------------------------------

@@ -127,8 +127,6 @@ def _reverse(g: Graph, x: str, lengths: str | None) -> str:
 def recurrent(g: Graph, layer, x: str, lengths: str | None = None, state: list[str] | None = None):
     """rnnkit.nn.Recurrent (eval mode) on x (T, B, I) -> output (T, B, D·H), final state [h_n] or [h_n, c_n]
     (L·D, B, H), at each sequence's own last step. ``state``: initial [h_0] / [h_0, c_0] (L·D, B, H), or zeros."""
-    if layer.skip is not None:
-        raise NotExportable(f"skip={layer.skip!r} between layers has no ONNX translation yet")
     cells, D = layer.cells, layer.num_directions
     T, B = g.dim(x, 0), g.dim(x, 1)
     masks = None if lengths is None else alive_masks(g, lengths, T)
@@ -148,8 +146,18 @@ def recurrent(g: Graph, layer, x: str, lengths: str | None = None, state: list[s
             outs.append(_reverse(g, out, lengths) if d else out)
             for part, f in zip(finals, fin):
                 part.append(g.op("Unsqueeze", f, g.ints(0)))
-        x = outs[0] if D == 1 else g.op("Concat", *outs, axis=-1)
+        out = outs[0] if D == 1 else g.op("Concat", *outs, axis=-1)
+        x = _skip(g, layer, out, x, k) if k > 0 and layer.skip else out
     return x, [p[0] if len(p) == 1 else g.op("Concat", *p, axis=0) for p in finals]
+
+
+def _skip(g: Graph, layer, out: str, x: str, k: int) -> str:
+    """Between stacked layers k >= 1: residual out + x, or highway g ⊙ out + (1 − g) ⊙ x, g = σ(W_g x + b_g)."""
+    if layer.skip == "residual":
+        return g.op("Add", out, x)
+    weight, bias = getattr(layer, f"highway_weight_l{k}"), getattr(layer, f"highway_bias_l{k}")
+    gate = g.op("Sigmoid", g.op("Add", g.op("MatMul", x, g.weight(weight, transpose=True)), g.weight(bias)))
+    return g.op("Add", g.op("Mul", gate, out), g.op("Mul", g.op("Sub", g.const(1.0), gate), x))
 
 
 def stack_step(g: Graph, layer, x: str, state: list[str]) -> tuple[str, list[str]]:
@@ -157,13 +165,11 @@ def stack_step(g: Graph, layer, x: str, state: list[str]) -> tuple[str, list[str
     the last layer's h (B, H) and the new state (L, B, H) each. The LM step model and the seq2seq decoder."""
     if layer.bidirectional:
         raise NotExportable("a one-step model of a bidirectional layer does not exist (it reads the future)")
-    if layer.skip is not None:
-        raise NotExportable(f"skip={layer.skip!r} between layers has no ONNX translation yet")
     news = [[] for _ in state]
     for k, cell in enumerate(layer.cells):
         s_k = [g.op("Gather", s, g.const(k, dtype="int64"), axis=0) for s in state]
         new = step(g, cell, project(g, cell, x), s_k)
-        x = new[0]
+        x = _skip(g, layer, new[0], x, k) if k > 0 and layer.skip else new[0]
         for part, n in zip(news, new):
             part.append(g.op("Unsqueeze", n, g.ints(0)))
     return x, [p[0] if len(p) == 1 else g.op("Concat", *p, axis=0) for p in news]
