@@ -55,12 +55,15 @@ def build_report(run_dir, out=None) -> Path:
 
 
 def _read_json(path: Path) -> dict:
+    """A run's JSON file as an object ({} when absent); anything else is one DataError naming the file."""
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise DataError(f"{path}: expected JSON ({e})") from None
+    from rnnkit.data.text import read_json
+
+    value = read_json(path, "a JSON object")
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
 
 
 def _img(path: Path | None, alt: str) -> str:

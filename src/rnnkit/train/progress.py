@@ -40,8 +40,8 @@ class MetricsLog:
         """On resume: drop records written after the checkpoint at ``step`` (they will be written again)."""
         if self.path is None or not self.path.exists():
             return
-        lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        kept = [ln for ln in lines if _step_of(ln) <= step]
+        lines = _log_lines(self.path)
+        kept = [ln for n, ln in enumerate(lines, 1) if _step_of(ln, self.path, n, last=n == len(lines)) <= step]
         atomic_write_bytes(self.path, "".join(ln + "\n" for ln in kept).encode("utf-8"))
 
     def write(self, record: dict[str, Any]) -> None:
@@ -61,11 +61,36 @@ class MetricsLog:
             self.writer = None
 
 
-def _step_of(line: str) -> float:
+def _log_lines(path: Path) -> list[str]:
+    """The non-blank lines of metrics.jsonl; bytes that are not UTF-8 are one DataError naming the file."""
+    from rnnkit.data import DataError
+
+    data = path.read_bytes()
     try:
-        return json.loads(line).get("step", 0)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: expected UTF-8 JSON lines, found byte 0x{data[e.start]:02x} (the run's log "
+                        "is damaged; repair or delete that line to resume)") from None
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+def _step_of(line: str, path: Path, number: int, last: bool) -> float:
+    """The step of a metrics.jsonl record; a torn last line (a killed process) is dropped, any other line that
+    is not a JSON object with a numeric step is a DataError naming file and line."""
+    from rnnkit.data import DataError
+
+    try:
+        record = json.loads(line)
     except json.JSONDecodeError:
+        record = None
+    step = record.get("step") if isinstance(record, dict) else None
+    if isinstance(step, (int, float)) and not isinstance(step, bool):
+        return step
+    if last and not isinstance(record, dict):
         return float("inf")  # a torn last line from a killed process: drop it
+    raise DataError(f"{path}:{number}: expected a JSON object with a numeric step, found {line[:60]!r} (the run's "
+                    "log is damaged; repair or delete that line to resume)")
 
 
 def _tensorboard_writer(log_dir: Path):
