@@ -60,7 +60,8 @@ def test_eval_of_a_missing_run(tmp_path, capsys):
     one_error_line(capsys, ["eval", str(tmp_path / "norun"), "--data", "x.txt"], "norun", "not a run directory")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text("{not json")
-    one_error_line(capsys, ["predict", str(tmp_path / "bad")], "config.json:1: expected JSON, found text that is not JSON")
+    one_error_line(capsys, ["predict", str(tmp_path / "bad")],
+                   "config.json:1: expected JSON, found text that is not JSON")
 
 
 def test_train_sample_eval_end_to_end(tmp_path, capsys):
