@@ -252,6 +252,8 @@ def test_resume_refuses_options_that_change_the_run(base, task, tmp_path, capsys
     before = snapshot(run)
     one_error_line(capsys, ["train", task, "--resume", str(run), "--hidden", "3"], "--hidden would change the run")
     one_error_line(capsys, ["train", task, "--resume", str(run), "--lr", "0.5"], "lr would change the run")
+    if task != "seq2seq":  # the training file's flag is --data (the field is `train` or `path`)
+        one_error_line(capsys, ["train", task, "--resume", str(run), "--data", "x"], "--data would change")
     assert snapshot(run) == before
 
 

@@ -113,7 +113,7 @@ def from_dict(cls, values, where: str, ignore: tuple[str, ...] | set[str] = ()):
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         f = missing[0]
-        flag = f"; on the command line: {_flag(f)} is required" if f.metadata.get("cli", True) else ""
+        flag = f"; on the command line: {flag_of(f)} is required" if f.metadata.get("cli", True) else ""
         raise DataError(f"{where}: missing {f.name!r} ({_describe(types_[f.name])}){flag}")
     try:
         return cls(**kwargs)
@@ -126,7 +126,7 @@ def _flag_hint(cls, message: str) -> str:
     sees which option to change."""
     for f in cli_fields(cls):
         if re.search(rf"\b{re.escape(f.name)}\b", message):
-            return f" ({_flag(f)})"
+            return f" ({flag_of(f)})"
     return ""
 
 
@@ -163,7 +163,8 @@ def _json_type(value) -> str:
 # ---- the command line -------------------------------------------------------------------------------------
 
 
-def _flag(f: dataclasses.Field) -> str:
+def flag_of(f: dataclasses.Field) -> str:
+    """The command-line flag of a config field (--field-name unless its metadata names another)."""
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
@@ -223,14 +224,14 @@ def add_options(parser, cls, section: str, title: str | None = None, skip: tuple
         choices = meta.get("choices")
         choices = choices() if callable(choices) else choices
         if _parts(tp)[0] == [bool]:
-            group.add_argument(_flag(f), dest=dest, action=argparse.BooleanOptionalAction, default=SUPPRESS,
+            group.add_argument(flag_of(f), dest=dest, action=argparse.BooleanOptionalAction, default=SUPPRESS,
                                help=help_)
             if meta.get("negative"):
                 group.add_argument(meta["negative"], dest=dest, action="store_false", default=SUPPRESS,
                                    help=f"same as --no-{f.name.replace('_', '-')}")
             continue
         metavar = meta.get("metavar") or (None if choices else f.name.upper())
-        group.add_argument(_flag(f), dest=dest, type=_parser_for(tp, f.name), default=SUPPRESS, help=help_,
+        group.add_argument(flag_of(f), dest=dest, type=_parser_for(tp, f.name), default=SUPPRESS, help=help_,
                            choices=list(choices) if choices else None, metavar=metavar)
 
 

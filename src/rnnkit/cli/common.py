@@ -128,7 +128,7 @@ def run_train(args, spec, describe=None, after=None) -> int:
     of the trained run."""
     import json
 
-    from rnnkit.config import given
+    from rnnkit.config import flag_of, given
     from rnnkit.tasks import driver
 
     if args.resume:
@@ -137,13 +137,16 @@ def run_train(args, spec, describe=None, after=None) -> int:
                              "--config, --print-config or --overwrite")
         changed = sorted({**given(args, "data"), **given(args, "model")})
         if changed:
-            raise UsageError(f"rnnkit train: error: --resume {args.resume}: --{changed[0].replace('_', '-')} "
+            fields = {f.name: f for cls in (spec.data_config, *model_configs(spec)) for f in dataclasses.fields(cls)}
+            raise UsageError(f"rnnkit train: error: --resume {args.resume}: {flag_of(fields[changed[0]])} "
                              "would change the run's data or model; start a new run with --config "
                              f"{args.resume}/config.json and --out NEW_DIR instead")
         train = given(args, "train")
-        print_history(driver.resume(args.resume, spec, train.pop("epochs", None), **train))
-        if after is not None:
-            after(args.resume)
+        history = driver.resume(args.resume, spec, train.pop("epochs", None), **train)
+        if not train.get("quiet", False):
+            print_history(history)
+            if after is not None:
+                after(args.resume)
         return 0
     resolved = resolve(args, spec)
     if args.print_config:
