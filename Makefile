@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean browser
+.PHONY: install test lint demo bench bench-deps clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,config,serve,export]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,config,serve,export,text]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +32,10 @@ browser:
 
 demo: $(STAMP)
 	$(BIN)/rnnkit demo
+
+# Baselines that only the benchmarks compare against (statsforecast ETS/Theta, NeuralForecast's LSTM).
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/requirements.txt
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache
