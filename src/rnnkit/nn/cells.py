@@ -77,7 +77,8 @@ class RecurrentCell(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
+        """torch.nn's cell repr (bias only when False), so a drop-in prints as torch's does."""
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
     def __prepare_scriptable__(self):
         """torch.jit.script(cell) compiles torch.nn's cell on the same parameters (rnnkit.nn.interop)."""
@@ -195,7 +196,7 @@ class ElmanCell(RecurrentCell):
         return self.phi(ux + self.recurrent(h))
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+        return super().extra_repr() + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}")
 
 
 class LSTMCell(RecurrentCell):
@@ -302,7 +303,7 @@ class GRUCell(RecurrentCell):
         return (1 - z) * n + z * h
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", reset={self.reset!r}"
+        return super().extra_repr() + ("" if self.reset == "after" else f", reset={self.reset!r}")
 
 
 class LayerNormLSTMCell(LSTMCell):

@@ -431,7 +431,23 @@ class Recurrent(nn.Module):
         return g * out + (1 - g) * x
 
 
-class RNN(Recurrent):
+class _TorchRepr:
+    """torch.nn's repr for the drop-in layers (``LSTM(2, 3, num_layers=2)``), then only rnnkit's own options."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        for name, default in (("proj_size", 0), ("num_layers", 1), ("bias", True), ("batch_first", False),
+                              ("dropout", 0.0), ("bidirectional", False)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        own = {"nonlinearity": ("tanh", "relu"), "reset": ("after",), "variational": (False,), "skip": (None,)}
+        for name, defaults in own.items():
+            if hasattr(self, name) and getattr(self, name) not in defaults:
+                s += f", {name}={getattr(self, name)!r}"
+        return s + (f", cell={self.cell_name!r}" if self.cell_name == "ln-lstm" else "")
+
+
+class RNN(_TorchRepr, Recurrent):
     """Elman RNN, a drop-in for torch.nn.RNN; also ``nonlinearity="hardtanh"|"sigmoid"`` (loop path)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
@@ -444,7 +460,7 @@ class RNN(Recurrent):
                          bidirectional, device=device, dtype=dtype, **options)
 
 
-class LSTM(Recurrent):
+class LSTM(_TorchRepr, Recurrent):
     """LSTM, a drop-in for torch.nn.LSTM, ``proj_size`` included; ``cell="ln-lstm"`` gives the layer-normalised
     LSTM (loop path).
 
@@ -459,7 +475,7 @@ class LSTM(Recurrent):
                          proj_size=proj_size, device=device, dtype=dtype, **options)
 
 
-class GRU(Recurrent):
+class GRU(_TorchRepr, Recurrent):
     """GRU, a drop-in for torch.nn.GRU; ``reset="before"`` gives Cho et al.'s original form (loop path)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
