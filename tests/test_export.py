@@ -166,7 +166,8 @@ BATCHES = [(1, 1, 1), (5, 1, 9), (3, 4, 4)]  # (B, shortest, longest)
 # ---- the layer alone ----------------------------------------------------------------------------------------
 LAYERS = [dict(cell=c, bidirectional=bi) for c in CELLS for bi in (False, True)] + [
     dict(cell="lstm", bidirectional=True, proj_size=3), dict(cell="ln-lstm", bidirectional=False, proj_size=3),
-    dict(cell="gru", bidirectional=True, skip="highway"), dict(cell="rnn-tanh", bidirectional=False, skip="residual")]
+    dict(cell="gru", bidirectional=True, skip="highway"), dict(cell="rnn-tanh", bidirectional=False, skip="residual")
+] + [dict(cell=c, bidirectional=True, bias=False) for c in ("lstm", "gru", "rnn-relu")]
 
 
 @pytest.mark.parametrize("options", LAYERS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
@@ -209,6 +210,25 @@ def test_recurrent_layer_with_lengths_equals_each_sequence_alone(options):
                 np.testing.assert_allclose(got[0][n:, b], 0.0)  # padded outputs are zero
             for a, r in zip(got[1:], s if lstm else (s,)):
                 np.testing.assert_allclose(a[:, b], r[:, 0].numpy(), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("cell, op", [("lstm", "LSTM"), ("gru", "GRU"), ("rnn-tanh", "RNN"), ("rnn-relu", "RNN"),
+                                      ("gru-before", "Scan"), ("ln-lstm", "Scan"), ("rnn-hardtanh", "Scan")])
+def test_cells_with_an_onnx_twin_export_as_onnxs_own_operator(cell, op):
+    """LSTM / GRU (reset after) / Elman tanh|ReLU become one ONNX RNN operator per layer (onnxruntime's fused
+    kernel); the rest a Scan. (That both compute rnnkit's numbers is the test above.)"""
+    from rnnkit.export.graph import FLOAT, INT64, Graph
+    from rnnkit.export.layers import recurrent
+
+    layer = Recurrent(cell, 3, 5, num_layers=2, bidirectional=True).eval()
+    g = Graph("layer")
+    out, _ = recurrent(g, layer, g.input("x", FLOAT, ["T", "B", 3]), g.input("lengths", INT64, ["B"]))
+    ops = [node.op_type for node in g.nodes]
+    assert ops.count(op) == (4 if op == "Scan" else 2) and (op == "Scan" or "Scan" not in ops), ops  # 2 layers
+    projected = Recurrent("lstm", 3, 5, proj_size=2).eval()  # ONNX's LSTM has no projections: a Scan
+    g = Graph("layer")
+    recurrent(g, projected, g.input("x", FLOAT, ["T", "B", 3]))
+    assert "Scan" in [node.op_type for node in g.nodes] and "LSTM" not in [node.op_type for node in g.nodes]
 
 
 def check_stack_step(layer, x, s0, lstm):

@@ -11,6 +11,14 @@ exports). Here T and B stay symbolic and the lengths are a graph input:
 The reverse direction reads each sequence backwards within its own length (ONNX ReverseSequence, the same as
 rnnkit.nn.recurrent.reverse_padded). The fused and the loop path of rnnkit compute these same equations, so
 one translation serves both; the tests compare onnxruntime with rnnkit on each path.
+
+Cells with an exact ONNX twin — Elman tanh/ReLU, the LSTM without projections, the GRU with the reset after
+the matmul (``linear_before_reset=1``) — become ONNX's own RNN / LSTM / GRU operator instead of a Scan, with the
+lengths as its ``sequence_lens`` (outputs past a sequence's end are zero, the final state is taken at its own
+last step, the reverse direction reads each sequence backwards within its length: the same semantics).
+onnxruntime runs those operators as one fused kernel per layer, where a Scan pays a subgraph call per step.
+Only the gate order differs: ONNX's LSTM is (i, o, f, c), torch's (i, f, g, o); ONNX's GRU (z, r, h), torch's
+(r, z, n).
 """
 
 from __future__ import annotations
@@ -124,6 +132,52 @@ def _reverse(g: Graph, x: str, lengths: str | None) -> str:
     return g.op("ReverseSequence", x, lengths, batch_axis=1, time_axis=0)
 
 
+def _native_twin(cell) -> str | None:
+    """The ONNX operator computing exactly ``cell``'s step, or None (then the layer is a Scan)."""
+    kind = type(cell)
+    if kind is ElmanCell and cell.nonlinearity in ("tanh", "relu"):
+        return "RNN"
+    if kind is LSTMCell and not getattr(cell, "proj_size", 0):
+        return "LSTM"
+    if kind is GRUCell and cell.reset == "after":
+        return "GRU"
+    return None
+
+
+_ONNX_ORDER = {"RNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}  # ONNX's gate blocks, as indices of torch's
+
+
+def _native(g: Graph, op: str, cells, x: str, s0: list[str] | None, lengths: str | None):
+    """One layer (both directions at once) as ONNX's RNN/LSTM/GRU operator: x (T, B, I) -> (T, B, D·H), final
+    state [h] / [h, c] (D, B, H). ``s0``: the initial state (D, B, H) each, or None for zeros."""
+    import numpy as np
+
+    H, D = cells[0].hidden_size, len(cells)
+
+    def stacked(name):  # (D, G·H, ·) in ONNX's gate order
+        parts = [getattr(c, name).detach().float().cpu().numpy() for c in cells]
+        return np.stack([np.concatenate([p[i * H:(i + 1) * H] for i in _ONNX_ORDER[op]]) for p in parts])
+
+    inputs = [x, g.const(stacked("weight_ih"), "W"), g.const(stacked("weight_hh"), "R")]
+    if cells[0].bias_ih is not None:
+        inputs.append(g.const(np.concatenate([stacked("bias_ih"), stacked("bias_hh")], axis=1), "B"))
+    else:
+        inputs.append("")
+    inputs.append(g.op("Cast", lengths, to=6) if lengths is not None else "")  # sequence_lens: int32
+    inputs += s0 if s0 is not None else []
+    while inputs[-1] == "":  # trailing optional inputs are left out
+        inputs.pop()
+    attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
+    if op == "RNN":
+        attrs["activations"] = [{"tanh": "Tanh", "relu": "Relu"}[cells[0].nonlinearity]] * D
+    if op == "GRU":
+        attrs["linear_before_reset"] = 1
+    y, *final = g.op(op, *inputs, outputs=3 if op == "LSTM" else 2, **attrs)  # y (T, D, B, H)
+    y = g.op("Transpose", y, perm=[0, 2, 1, 3])  # (T, B, D, H)
+    out = g.op("Reshape", y, g.ints(0, 0, D * H))
+    return out, final
+
+
 def recurrent(g: Graph, layer, x: str, lengths: str | None = None, state: list[str] | None = None):
     """rnnkit.nn.Recurrent (eval mode) on x (T, B, I) -> output (T, B, D·H), final state [h_n] or [h_n, c_n]
     (L·D, B, H), at each sequence's own last step. ``state``: initial [h_0] / [h_0, c_0] (L·D, B, H), or zeros."""
@@ -133,6 +187,15 @@ def recurrent(g: Graph, layer, x: str, lengths: str | None = None, state: list[s
     n_state = 2 if is_lstm(cells[0]) else 1
     finals = [[] for _ in range(n_state)]
     for k in range(layer.num_layers):
+        op = _native_twin(cells[k * D])
+        if op is not None:
+            s0 = None if state is None else [g.op("Slice", s, g.ints(k * D), g.ints((k + 1) * D), g.ints(0))
+                                             for s in state]
+            out, fin = _native(g, op, cells[k * D:(k + 1) * D], x, s0, lengths)
+            for part, f in zip(finals, fin):
+                part.append(f)
+            x = _skip(g, layer, out, x, k) if k > 0 and layer.skip else out
+            continue
         outs = []
         for d in range(D):
             row = k * D + d
