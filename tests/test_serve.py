@@ -175,6 +175,53 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(runs):
         np.testing.assert_allclose([probs[k] for k in run.task.labels], ref, atol=1e-5)
 
 
+def test_batcher_waits_for_the_crowd_of_last_time_not_for_the_deadline():
+    """After a batch of 4 requests, the next 4 sent together form one batch that starts when the 4th arrives,
+    long before max_wait (10 s here; the test gives up after 5); a lone request never waits; requests queued
+    while a batch runs all join the next one (the crowd grows)."""
+    import asyncio
+
+    from rnnkit.serve.batching import MicroBatcher
+
+    calls = []
+
+    def model(items):
+        calls.append(list(items))
+        time.sleep(0.05)  # a model call long enough for the next requests to queue up behind it
+        return [x * 10 for x in items]
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch=32, max_wait_ms=10_000)
+        await batcher.start()
+        try:
+            alone = await asyncio.wait_for(batcher.submit([1]), 5)  # no company last time: no waiting
+            first = [asyncio.create_task(batcher.submit([i])) for i in range(4)]
+            await asyncio.sleep(0)  # all four queued before the worker looks
+            await asyncio.wait_for(asyncio.gather(*first), 5)
+
+            async def one(i, delay):  # the four come back a little apart, as clients do
+                await asyncio.sleep(delay)
+                return await batcher.submit([i])
+            again = await asyncio.wait_for(asyncio.gather(*(one(i, 0.01 * i) for i in range(4))), 5)
+        finally:
+            await batcher.stop()
+        batcher = MicroBatcher(model, max_batch=32, max_wait_ms=10_000)
+        await batcher.start()
+        try:
+            running = asyncio.create_task(batcher.submit([100]))  # a lone request, then 6 while it runs
+            await asyncio.sleep(0.01)
+            crowd = [asyncio.create_task(batcher.submit([200 + i])) for i in range(6)]
+            await asyncio.wait_for(asyncio.gather(running, *crowd), 5)
+        finally:
+            await batcher.stop()
+        return alone, [f.result() for f in first], again, [f.result() for f in crowd]
+
+    alone, first, again, crowd = asyncio.run(scenario())
+    assert alone == [10] and first == [[0], [10], [20], [30]] and again == [[0], [10], [20], [30]]
+    assert crowd == [[2000 + 10 * i] for i in range(6)]
+    assert calls == [[1], [0, 1, 2, 3], [0, 1, 2, 3], [100], [200, 201, 202, 203, 204, 205]], calls
+
+
 # ---- limits and errors ------------------------------------------------------------------------------------------
 def test_limits_and_malformed_input_are_json_4xx_never_500(runs):
     limits = Limits(max_body_bytes=2000, max_inputs=3, max_tokens=5)

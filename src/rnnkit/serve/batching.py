@@ -2,10 +2,13 @@
 
 A request submits its items (texts, windows, sentences) and awaits their results. One worker task takes
 every waiting request (up to ``max_batch`` items); when the previous batch had company (more than one
-request), it also waits up to ``max_wait_ms`` from the first request for more, so a lone client pays no
-waiting and concurrent clients fill batches. The batch runs once (in one thread, so model calls never
-overlap) and every request gets its own slice of the results. The engines pad each batch themselves, with a lengths
-input, so a request's results do not depend on what it was batched with. ``max_batch=1``: one at a time.
+request), it also waits up to ``max_wait_ms`` from the first request for more — but only until as many
+requests have come as the previous batch held: in steady state the clients that were answered together
+send their next requests together, so the batch starts as soon as they are in, not at the deadline. A lone
+client pays no waiting, concurrent clients fill batches, and a shrinking crowd costs one wait of max_wait_ms.
+The batch runs once (in one thread, so model calls never overlap) and every request gets its own slice of
+the results. The engines pad each batch themselves, with a lengths input, so a request's results do not
+depend on what it was batched with. ``max_batch=1``: one at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class MicroBatcher:
         self.queue: asyncio.Queue | None = None
         self.worker: asyncio.Task | None = None
         self.batches = self.items = 0  # counters, for /v1/health and the benchmark
-        self._company = False  # did the last batch hold more than one request?
+        self._last = 1  # requests in the last batch: how many to wait for (no waiting after a lone one)
 
     async def start(self) -> None:
         self.queue = asyncio.Queue()
@@ -49,8 +52,10 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self.queue.get()]
-            n, deadline = len(batch[0][0]), loop.time() + (self.max_wait if self._company else 0.0)
+            n, deadline = len(batch[0][0]), loop.time() + (self.max_wait if self._last > 1 else 0.0)
             while n < self.max_batch:
+                if len(batch) >= self._last and self.queue.empty():  # the crowd of last time is in
+                    break
                 try:
                     nxt = self.queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -66,7 +71,7 @@ class MicroBatcher:
             batch = [(items, f) for items, f in batch if not f.cancelled()]  # timed out while waiting
             if not batch:
                 continue
-            self._company = len(batch) > 1
+            self._last = len(batch)
             flat = [x for items, _ in batch for x in items]
             try:
                 results = await loop.run_in_executor(self.executor, self.fn, flat)
