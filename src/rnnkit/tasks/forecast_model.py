@@ -16,7 +16,8 @@ position of the window's first step, and the series' index (for the optional lea
 5. "direct": Q scaled quantiles per horizon step from V h_t + b, made monotone by construction:
      q̃_1 = z_1, q̃_j = q̃_{j−1} + softplus(z_j)  (levels sorted ascending);
    plus, with `highway`, a linear map of the W scaled target values onto the H steps, added to every
-   quantile (LSTNet's autoregressive highway: the network learns a correction to a linear forecaster).
+   quantile (LSTNet's autoregressive highway), initialised to the seasonal naive forecast ũ_{t+h} =
+   ũ_{t+h−m⌈h/m⌉} (naive when W < m): training starts from seasonal naive and learns corrections to it.
    "autoregressive": ũ_{t+1} (and the next covariates) from V h_t + b, fed back H − 1 times (point only).
 6. Output: g⁻¹(q̃ · s + a), in the data's units, (B, H, Q); with no quantiles Q = 1 (a point forecast).
 
@@ -125,9 +126,13 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(c.hidden, c.horizon * q if c.strategy == "direct" else c.inputs)
         self.embed = nn.Embedding(max(c.num_series, 1), c.embedding) if c.embedding else None
         self.linear = nn.Linear(c.window, c.horizon) if c.highway and c.window > 0 else None
-        if self.linear is not None:
+        if self.linear is not None:  # starts as the seasonal naive forecast (naive when W < m)
             nn.init.zeros_(self.linear.weight)
             nn.init.zeros_(self.linear.bias)
+            m = c.season if 1 < c.season <= c.window else 1
+            with torch.no_grad():
+                for h in range(c.horizon):
+                    self.linear.weight[h, c.window - m + h % m] = 1.0
         f32 = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
         self.register_buffer("mean", f32(normalizer.mean[0]), persistent=False)
         self.register_buffer("std", f32(normalizer.std[0]), persistent=False)
