@@ -150,10 +150,10 @@ def rnnkit_row(freq, cfg, args, tmp) -> tuple[dict, int]:
     seconds = time.time() - t
     run = fc.load_run(f"{tmp}/{freq}")
     s = fc.holdout_scores(run, "valid", season=cfg["m"])
-    steps = len(history) * (sum(min(args.per_series, len(v) - cfg["h"]) for v in read_wide(data.path).values)
-                            // args.batch_size + 1)
+    steps = history[-1].get("step", 0) or len(history) * 104
+    best = min(history, key=lambda e: e["valid"]["loss"])["epoch"]
     s.update(method=f"rnnkit {args.cell} {args.hidden} ({args.scaling}, quantiles 0.1/0.5/0.9, W {cfg['window']}, "
-             f"{len(history)} epochs)", seconds=seconds, best_epoch=min(history, key=lambda e: e["valid"]["loss"])["epoch"])
+             f"{len(history)} epochs, best {best})", seconds=seconds, steps=steps)
     return s, steps
 
 
