@@ -70,7 +70,8 @@ def open_text(path) -> Iterator[tuple[int, list[str]]]:
                     yield line, fields
                 line = reader.line_num + 1
     except UnicodeDecodeError:
-        raise DataError(f"{path}:{line}: expected UTF-8 text, found bytes that are not") from None
+        raise DataError(f"{path}:{line}: expected UTF-8 text, found bytes that are not UTF-8 (on this line or one "
+                        "of the next few)") from None
     except (EOFError, OSError, zlib.error) as e:
         if isinstance(e, OSError) and not isinstance(e, gzip.BadGzipFile) and e.errno is not None:
             raise
@@ -109,15 +110,22 @@ def interpolate(values: np.ndarray) -> np.ndarray:
 
 
 def detect_format(path) -> str:
-    """"long" when the header has a unique_id column, "wide" when it is V1, V2, ... (M4), else "csv"."""
-    for _, header in open_text(path):
-        names = [h.strip().lower() for h in header]
-        if "unique_id" in names:
-            return "long"
-        if len(names) >= 2 and all(n == f"v{i}" for i, n in enumerate(names, 1)):
-            return "wide"
+    """"long" when the header has a unique_id column, "wide" when it is V1, V2, ... (M4), else "csv" (also for
+    a file whose first line cannot be read: the one-series reader then names the problem)."""
+    path = _checked(path, "a CSV file")
+    try:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            first = f.readline(1 << 20).decode("utf-8", errors="replace")
+    except (EOFError, OSError, zlib.error):
         return "csv"
-    return "csv"  # empty: the one-series reader says so
+    names = [h.strip().strip('"').lower() for h in next(csv.reader([first]), [])]
+    if "unique_id" in names:
+        return "long"
+    if len(names) >= 2 and all(n == f"v{i}" for i, n in enumerate(names, 1)):
+        return "wide"
+    return "csv"
 
 
 def read_panel(path, format: str = "auto", target: str | None = None, covariates: Sequence[str] = (),
