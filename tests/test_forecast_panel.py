@@ -286,3 +286,31 @@ def test_a_run_from_before_per_window_scaling_loads_as_it_was_trained(tmp_path):
     with torch.no_grad():
         old = run.model.forecast(z)[0].numpy() * norm.std[0] + norm.mean[0]
     np.testing.assert_allclose(before, old, rtol=1e-5)
+
+
+@pytest.mark.parametrize("options", [
+    {"quantiles": [0.5, 0.9], "scaling": "mean_abs", "transform": "log"},
+    {"quantiles": [0.05, 0.25, 0.5, 0.75], "embedding": 3, "transform": "boxcox", "boxcox_lambda": 0.3},
+    {"quantiles": [], "scaling": "global", "highway": False},
+])
+def test_onnx_export_equals_predict_for_every_option(tmp_path, options):
+    pytest.importorskip("onnxruntime")
+    from test_export import exported, session
+
+    series = {f"S{k}": list(seasonal(60, 10 * (k + 1), seed=k)) for k in range(3)}
+    path = write_wide(tmp_path, series)
+    data = fc.ForecastDataConfig(path=str(path), window=12, horizon=4, season=6, holdout="horizon", batch_size=8)
+    fc.fit(tmp_path / "run", data, {"hidden": 8, **options}, quick(1))
+    run = fc.load_run(tmp_path / "run")
+    sess = session(exported(run, tmp_path)[0] / "model.onnx")
+    names = {i.name for i in sess.get_inputs()}
+    rng = np.random.default_rng(0)
+    values = rng.uniform(5, 40, (5, 12, 1)).astype(np.float32)
+    start, sid = rng.integers(0, 6, 5), np.array([0, 1, 2, -1, 1])
+    feeds = {"values": values, "start": start, "series": sid}
+    y, q = sess.run(["forecast", "quantiles"], {k: v for k, v in feeds.items() if k in names})
+    with torch.no_grad():
+        ref = run.model.predict(torch.as_tensor(values), torch.as_tensor(start), torch.as_tensor(sid)).numpy()
+    np.testing.assert_allclose(q, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y, ref[..., run.model.config.point_index], rtol=1e-4, atol=1e-4)
+    assert bool((np.diff(q, axis=-1) >= 0).all())

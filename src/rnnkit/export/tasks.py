@@ -135,9 +135,16 @@ def forecast(model, normalizer) -> dict:
     Q = max(len(c.quantiles), 1)
     if c.strategy == "direct":
         z = g.op("Reshape", g.linear(last, model.head), g.ints(0, c.horizon, Q))  # (B, H, Q)
-        if Q > 1:
-            first, rest = g.split(z, [1, Q - 1], axis=2)
-            z = g.op("CumSum", g.op("Concat", first, g.op("Softplus", rest), axis=2), g.const(2, dtype="int64"))
+        if Q > 1:  # q_p = z_p; softplus steps away from it on both sides
+            p, axis = c.point_index, g.const(2, dtype="int64")
+            parts = g.split(z, [n for n in (p, 1, Q - p - 1) if n], axis=2)
+            centre = parts[1] if p else parts[0]
+            pieces = [centre]
+            if p:
+                pieces.insert(0, g.op("Sub", centre, g.op("CumSum", g.op("Softplus", parts[0]), axis, reverse=1)))
+            if Q - p - 1:
+                pieces.append(g.op("Add", centre, g.op("CumSum", g.op("Softplus", parts[-1]), axis)))
+            z = g.op("Concat", *pieces, axis=2)
         if model.linear is not None:
             z = g.op("Add", z, g.op("Unsqueeze", g.linear(scaled, model.linear), g.ints(2)))
     else:  # feed ẑ_{t+k} back for k = 1 .. H − 1

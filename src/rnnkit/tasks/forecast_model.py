@@ -13,8 +13,9 @@ position of the window's first step, and the series' index (for the optional lea
 3. Features, per step: [ũ, covariates, sin 2πp/m, cos 2πp/m (season position p, when m > 1), e_series
    (learned embedding, optional)].
 4. h_t = Recurrent(cell)(features_t, h_{t−1}), L layers.
-5. "direct": Q scaled quantiles per horizon step from V h_t + b, made monotone by construction:
-     q̃_1 = z_1, q̃_j = q̃_{j−1} + softplus(z_j)  (levels sorted ascending);
+5. "direct": Q scaled quantiles per horizon step from V h_t + b, made monotone by construction: with p the
+   level nearest 0.5 (levels sorted ascending), q̃_p = z_p, q̃_j = q̃_{j−1} + softplus(z_j) above it and
+   q̃_j = q̃_{j+1} − softplus(z_j) below it;
    plus, with `highway`, a linear map of the W scaled target values onto the H steps, added to every
    quantile (LSTNet's autoregressive highway), initialised to the seasonal naive forecast ũ_{t+h} =
    ũ_{t+h−m⌈h/m⌉} (naive when W < m): training starts from seasonal naive and learns corrections to it.
@@ -126,7 +127,9 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(c.hidden, c.horizon * q if c.strategy == "direct" else c.inputs)
         self.embed = nn.Embedding(max(c.num_series, 1), c.embedding) if c.embedding else None
         self.linear = nn.Linear(c.window, c.horizon) if c.highway and c.window > 0 else None
-        if self.linear is not None:  # starts as the seasonal naive forecast (naive when W < m)
+        if self.linear is not None:  # starts as the seasonal naive forecast (naive when W < m) ...
+            with torch.no_grad():
+                self.head.weight.mul_(0.1)  # ... plus a small correction from the network
             nn.init.zeros_(self.linear.weight)
             nn.init.zeros_(self.linear.bias)
             m = c.season if 1 < c.season <= c.window else 1
@@ -204,8 +207,12 @@ class Forecaster(nn.Module):
         c = self.config
         out, _ = self.rnn(x)
         z = self.head(self.drop(out[:, -1])).view(x.shape[0], c.horizon, -1)  # (B, H, Q)
-        if z.shape[-1] > 1:
-            z = torch.cat([z[..., :1], F.softplus(z[..., 1:])], -1).cumsum(-1)
+        if z.shape[-1] > 1:  # the point level, and softplus steps away from it on both sides
+            p = c.point_index
+            centre = z[..., p:p + 1]
+            down = centre - F.softplus(z[..., :p]).flip(-1).cumsum(-1).flip(-1)
+            up = centre + F.softplus(z[..., p + 1:]).cumsum(-1)
+            z = torch.cat([down, centre, up], -1)
         if self.linear is not None:
             z = z + self.linear(x[..., 0])[..., None]
         return z
