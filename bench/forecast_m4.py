@@ -30,9 +30,9 @@ from rnnkit.tasks import forecast_metrics as m4
 from rnnkit.train import TrainConfig
 
 DATA = "/work/shared/data/m4"
-FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal naive and the model's season, model window
-    "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=168),
-    "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=104),
+FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row, the model's window and season
+    "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=168, model_season=24),
+    "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, model_season=1),
 }
 
 
@@ -40,7 +40,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--freqs", default="hourly,weekly")
     p.add_argument("--rows", default="snaive,naive2,ets,theta,nf_lstm,rnnkit", help="methods to run")
-    p.add_argument("--minutes", type=float, default=5.0, help="training budget of each neural model")
+    p.add_argument("--minutes", default="5,3", help="training budget of each neural model, per frequency")
     p.add_argument("--epochs", type=int, default=200, help="rnnkit epochs cap (the budget usually stops first)")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--cell", default="lstm")
@@ -56,6 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--co2", action="store_true", help="also the co2 dev check")
     p.add_argument("--co2-only", action="store_true")
     p.add_argument("--json", default=None)
+    p.add_argument("--limit", type=int, default=0, help="only the first N series (a smoke test)")
     return p.parse_args(argv)
 
 
@@ -109,7 +110,7 @@ def statsforecast_row(name, x, y, cfg) -> dict:
                [by[i] for i in ids], y, cfg["m"], time.time() - t)
 
 
-def nf_lstm_row(x, y, cfg, args, budget_steps) -> dict:
+def nf_lstm_row(x, y, cfg, args, budget_steps, minutes) -> dict:
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     from neuralforecast import NeuralForecast
@@ -117,10 +118,11 @@ def nf_lstm_row(x, y, cfg, args, budget_steps) -> dict:
     from neuralforecast.models import LSTM
 
     ids = [f"s{i}" for i in range(len(x))]
-    model = LSTM(h=cfg["h"], input_size=cfg["window"], encoder_hidden_size=args.hidden, decoder_hidden_size=args.hidden,
-                 max_steps=budget_steps, batch_size=args.batch_size, learning_rate=args.lr, scaler_type="robust",
-                 loss=MQLoss(level=[80]), random_seed=args.seed, enable_progress_bar=False, enable_model_summary=False,
-                 logger=False, enable_checkpointing=False, accelerator="cpu")
+    # NeuralForecast's own defaults (2 x 128 encoder and decoder, robust scaler, lr 1e-3, 32 series x 128
+    # windows per step) with the same horizon, input window, quantile levels and wall-time budget
+    model = LSTM(h=cfg["h"], input_size=cfg["window"], max_steps=budget_steps, loss=MQLoss(level=[80]),
+                 random_seed=args.seed, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                 enable_checkpointing=False, accelerator="cpu", max_time={"minutes": minutes})
     nf = NeuralForecast(models=[model], freq=1)
     t = time.time()
     nf.fit(df=long_frame(ids, x))
@@ -133,18 +135,27 @@ def nf_lstm_row(x, y, cfg, args, budget_steps) -> dict:
     g = {k: v for k, v in pred.groupby("unique_id")}
     point = [g[i][med].to_numpy() for i in ids]
     q = [np.stack([g[i][lo].to_numpy(), g[i][med].to_numpy(), g[i][hi].to_numpy()], 1) for i in ids]
-    return row(f"NeuralForecast LSTM ({budget_steps} steps, MQLoss 80%)", x, point, y, cfg["m"], seconds, q,
+    return row(f"NeuralForecast LSTM (<= {budget_steps} steps or {minutes:g} min, MQLoss 80%)", x, point, y,
+               cfg["m"], seconds, q,
                [0.1, 0.5, 0.9])
 
 
-def rnnkit_row(freq, cfg, args, tmp) -> tuple[dict, int]:
-    data = fc.ForecastDataConfig(path=f"{DATA}/{cfg['file']}", format="wide", window=cfg["window"], horizon=cfg["h"],
-                                 season=cfg["season"], holdout="horizon", batch_size=args.batch_size,
+def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> tuple[dict, int]:
+    path = f"{DATA}/{cfg['file']}"
+    if args.limit:  # the subset as a wide file
+        path = f"{tmp}/{freq}-subset.csv"
+        width = max(len(v) for v in panel.values)
+        with open(path, "w") as f:
+            f.write(",".join(f'"V{i}"' for i in range(1, width + 2)) + "\n")
+            for sid, v in zip(panel.ids, panel.values):
+                f.write(",".join([f'"{sid}"', *(f'"{x:.10g}"' for x in v[:, 0]), *['""'] * (width - len(v))]) + "\n")
+    data = fc.ForecastDataConfig(path=path, format="wide", window=cfg["window"], horizon=cfg["h"],
+                                 season=cfg["model_season"], holdout="horizon", batch_size=args.batch_size,
                                  windows_per_series=args.per_series)
     model = fc.ForecastModelConfig(cell=args.cell, hidden=args.hidden, scaling=args.scaling, transform=args.transform,
                                    embedding=args.embedding)
     train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed, progress=False,
-                        tensorboard=False, max_minutes=args.minutes, quiet=True)
+                        tensorboard=False, max_minutes=minutes, quiet=True)
     t = time.time()
     history = fc.fit(f"{tmp}/{freq}", data, model, train)
     seconds = time.time() - t
@@ -195,21 +206,24 @@ def main(argv=None) -> int:
             results["co2"] = co2_check(args, tmp)
             for r in results["co2"]:
                 print(r, flush=True)
-        for freq in ([] if args.co2_only else args.freqs.split(",")):
-            cfg = FREQS[freq]
+        budgets = [float(v) for v in args.minutes.split(",")]
+        for k, freq in enumerate([] if args.co2_only else args.freqs.split(",")):
+            cfg, minutes = FREQS[freq], budgets[min(k, len(budgets) - 1)]
             panel = read_wide(f"{DATA}/{cfg['file']}")
+            if args.limit:
+                panel.ids, panel.values = panel.ids[: args.limit], panel.values[: args.limit]
             print(f"{freq}: {len(panel)} series, H {cfg['h']}, MASE/Naive2 m {cfg['m']}", flush=True)
             out = baselines(freq, panel, cfg, rows)
             for r in out:
                 print(show(r), flush=True)
             steps = 0
             if "rnnkit" in rows:
-                r, steps = rnnkit_row(freq, cfg, args, tmp)
+                r, steps = rnnkit_row(freq, cfg, args, tmp, minutes, panel)
                 out.append(r)
                 print(show(r), flush=True)
             if "nf_lstm" in rows:
                 x, y = holdout(panel, cfg["h"])
-                r = nf_lstm_row(x, y, cfg, args, args.nf_steps or max(steps, 200))
+                r = nf_lstm_row(x, y, cfg, args, args.nf_steps or 100000, minutes)
                 out.append(r)
                 print(show(r), flush=True)
             results[freq] = out

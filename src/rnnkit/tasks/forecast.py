@@ -43,6 +43,7 @@ from rnnkit.tasks.forecast_data import (  # noqa: F401 - the task's public names
     origins_for,
     season_phase,
     seasonal_naive_forecast,
+    split_of,
 )
 from rnnkit.tasks.forecast_data import prepare as _prepare
 from rnnkit.tasks.forecast_model import (  # noqa: F401
@@ -291,23 +292,25 @@ def future_stamps(panel: Panel, horizon: int) -> list[list[str]]:
 
 
 def holdout_scores(run: LoadedForecaster, part: str = "valid", path=None, season: int | None = None) -> dict:
-    """M4's metrics (rnnkit.tasks.forecast_metrics.score) of one forecast per kept series from the end of the
-    rows before `part` ("valid": the training part; "test": training + validation), scored on the first H
-    rows of `part`; `season`: the m of MASE / Naive2 (default: the run's)."""
+    """M4's metrics (rnnkit.tasks.forecast_metrics.score) of one forecast per series (those too short to train
+    on too: left-padded) from the end of the rows before `part` ("valid": the training part; "test": training
+    + validation), scored on the first H rows of `part`; `season`: the m of MASE / Naive2 (default: the
+    run's)."""
     data = run.data if path is None else replace(run.data, path=str(path))
     prep = prepare(data, normalizer=run.normalizer)
     H = run.model.config.horizon
     panel = prep.panel
-    chosen = [(k, i) for k, i in enumerate(prep.kept) if getattr(prep.splits[k], part) >= H]
+    m = season or prep.season
+    splits = [split_of(len(v), data) for v in panel.values]  # every series, the skipped short ones too
+    chosen = [i for i, sp in enumerate(splits) if getattr(sp, part) >= H and sp.rows(part)[0] > m]
     if not chosen:
         raise DataError(f"{panel.path}: no series has {H} rows in its {part} part")
-    ends = [prep.splits[k].rows(part)[0] for k, _ in chosen]
-    sub = Panel(panel.path, panel.columns, [panel.ids[i] for _, i in chosen], [panel.values[i] for _, i in chosen],
-                [panel.times[i] for _, i in chosen] if panel.times else None, panel.time_kind)
+    ends = [splits[i].rows(part)[0] for i in chosen]
+    sub = Panel(panel.path, panel.columns, [panel.ids[i] for i in chosen], [panel.values[i] for i in chosen],
+                [panel.times[i] for i in chosen] if panel.times else None, panel.time_kind)
     q = forecast_panel(run, sub, H, ends)
     insample = [v[:e, 0] for v, e in zip(sub.values, ends)]
     actual = [v[e: e + H, 0] for v, e in zip(sub.values, ends)]
-    m = season or prep.season
     point = q[..., point_column(run)]
     scores = m4.score(insample, point, actual, m, list(q) if levels(run) else None, levels(run))
     scores["series"] = float(len(chosen))
