@@ -314,3 +314,15 @@ def test_onnx_export_equals_predict_for_every_option(tmp_path, options):
     np.testing.assert_allclose(q, ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(y, ref[..., run.model.config.point_index], rtol=1e-4, atol=1e-4)
     assert bool((np.diff(q, axis=-1) >= 0).all())
+
+
+def test_cli_bad_model_options_are_one_line(tmp_path, capsys):
+    path = write_wide(tmp_path, {"A": list(seasonal(60, 10)), "B": list(-seasonal(60, 10))})
+    base = ["train", "forecast", "--data", str(path), "--window", "12", "--horizon", "2", "--season", "6",
+            "--epochs", "1", "--out", str(tmp_path / "r")]
+    one_error_line(capsys, [*base, "--quantiles", "0.9,0.1,1.5"], "quantiles must be distinct levels in (0, 1)",
+                   "--quantiles")
+    one_error_line(capsys, [*base, "--transform", "log"], "--transform log: expected a target > 0, found -")
+    assert not (tmp_path / "r").exists()
+    assert main([*base, "--quantiles", "none", "--quiet"]) == 0
+    assert fc.load_run(tmp_path / "r").model.config.quantiles == []

@@ -143,13 +143,14 @@ class ForecastSpec:
     def model_config_for(self, prep: Prepared, options: dict) -> ForecastModelConfig:
         horizon = prep.windows["train"].horizon if "train" in prep.windows else 1
         window = prep.windows["train"].window if "train" in prep.windows else 1
-        return sized_config(ForecastModelConfig, options, inputs=len(prep.panel.columns), horizon=horizon,
-                            window=window, season=prep.season, num_series=len(prep.kept))
+        config = sized_config(ForecastModelConfig, options, inputs=len(prep.panel.columns), horizon=horizon,
+                              window=window, season=prep.season, num_series=len(prep.kept))
+        low = float(prep.pool.values[:, 0].min())
+        if config.transform != "none" and low <= 0:
+            raise DataError(f"{prep.panel.path}: --transform {config.transform}: expected a target > 0, found {low:g}")
+        return config
 
     def build_model(self, config: ForecastModelConfig, prep: Prepared) -> Forecaster:
-        if config.transform != "none" and min(float(prep.pool.values[:, 0].min()), 1.0) <= 0:
-            raise DataError(f"{prep.panel.path}: --transform {config.transform}: expected a target > 0, found "
-                            f"{float(prep.pool.values[:, 0].min()):g}")
         return Forecaster(config, prep.normalizer)
 
     def batches(self, prep: Prepared, data: ForecastDataConfig, seed: int):

@@ -63,7 +63,7 @@ class ForecastModelConfig:
     transform: str = field(default="none", metadata=opt("target transform before scaling (y > 0)",
                                                         choices=TRANSFORMS))
     boxcox_lambda: float = field(default=0.5, metadata=opt("λ of --transform boxcox"))
-    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9], metadata=opt(
+    quantiles: list[float] | None = field(default_factory=lambda: [0.1, 0.5, 0.9], metadata=opt(
         "quantile levels of the output, pinball loss (none or empty: a point forecast, squared error)"))
     season_features: bool = field(default=True, metadata=opt("sin/cos of the season position as inputs"))
     highway: bool = field(default=True, metadata=opt("add a linear forecast from the scaled window (LSTNet)"))
