@@ -326,3 +326,12 @@ def test_cli_bad_model_options_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
     assert main([*base, "--quantiles", "none", "--quiet"]) == 0
     assert fc.load_run(tmp_path / "r").model.config.quantiles == []
+
+
+def test_resume_of_a_sampled_panel_run_continues_exactly(tmp_path):
+    path = write_wide(tmp_path, {f"S{k}": list(seasonal(50 + 10 * k, 5 * (k + 1), seed=k)) for k in range(3)})
+    data = fc.ForecastDataConfig(path=str(path), window=12, horizon=3, season=6, holdout="horizon", batch_size=8,
+                                 windows_per_series=6)
+    whole = fc.fit(tmp_path / "a", data, {"hidden": 8, "embedding": 2}, quick(4))
+    fc.fit(tmp_path / "b", data, {"hidden": 8, "embedding": 2}, quick(2))
+    assert fc.resume(tmp_path / "b", epochs=4) == whole
