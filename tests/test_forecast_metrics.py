@@ -100,3 +100,13 @@ def test_score_averages_per_series_and_naive2_has_owa_one():
     inside = np.mean([np.mean((y >= f - 1) & (y <= f + 1)) for y, f in zip(ys, fs)])
     assert s["coverage"] == pytest.approx(inside)
     assert s["scaled_crps"] == pytest.approx(2 * s["scaled_pinball"])
+
+
+def test_a_constant_series_has_no_mase_and_is_left_out_of_the_mean():
+    xs = [np.full(10, 3.0), np.arange(10.0)]
+    ys = [np.full(2, 4.0), np.array([10.0, 11.0])]
+    fs = [np.full(2, 3.0), np.array([9.0, 9.0])]
+    assert np.isnan(m4.mase(xs[0], ys[0], fs[0], 1))
+    s = m4.score(xs, fs, ys, 1)
+    assert s["mase"] == pytest.approx(1.5)  # the second series only: mean |e| = 1.5, scale 1
+    assert s["smape"] == pytest.approx(np.mean([m4.smape(y, f) for y, f in zip(ys, fs)]))

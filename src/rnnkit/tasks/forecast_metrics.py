@@ -42,7 +42,10 @@ def smape(y: np.ndarray, f: np.ndarray) -> float:
 
 
 def mase(x: np.ndarray, y: np.ndarray, f: np.ndarray, m: int = 1) -> float:
-    return float(np.mean(np.abs(np.asarray(y, np.float64) - np.asarray(f, np.float64)))) / seasonal_scale(x, m)
+    """NaN when the in-sample scale is 0 (a constant, or exactly m-periodic, series); `score` leaves it out."""
+    scale = seasonal_scale(x, m)
+    mae = float(np.mean(np.abs(np.asarray(y, np.float64) - np.asarray(f, np.float64))))
+    return mae / scale if scale > 0 else float("nan")
 
 
 def acf(x: np.ndarray, k: int) -> float:
@@ -104,7 +107,8 @@ def pinball(y: np.ndarray, q: np.ndarray, levels) -> float:
 def msis(x, y, lower, upper, m: int, alpha: float) -> float:
     y, lo, up = (np.asarray(a, np.float64) for a in (y, lower, upper))
     penalty = (up - lo) + 2 / alpha * (lo - y) * (y < lo) + 2 / alpha * (y - up) * (y > up)
-    return float(np.mean(penalty)) / seasonal_scale(x, m)
+    scale = seasonal_scale(x, m)
+    return float(np.mean(penalty)) / scale if scale > 0 else float("nan")
 
 
 def interval_of(levels) -> tuple[int, int] | None:
@@ -127,7 +131,7 @@ def score(series, forecasts, actuals, m: int, quantiles=None, levels=()) -> dict
         rows["mase"].append(mase(x, y, f, m))
         rows["naive2_smape"].append(smape(y, n2))
         rows["naive2_mase"].append(mase(x, y, n2, m))
-    out = {k: float(np.mean(v)) for k, v in rows.items()}
+    out = {k: _mean(v) for k, v in rows.items()}
     out["owa"] = owa(out["smape"], out["mase"], out["naive2_smape"], out["naive2_mase"])
     if quantiles is not None and len(levels):
         out.update(interval_scores(series, quantiles, actuals, m, levels))
@@ -145,7 +149,7 @@ def interval_scores(series, quantiles, actuals, m: int, levels) -> dict:
         rows.update(coverage=[], msis=[])
     for x, q, y in zip(series, quantiles, actuals):
         q = np.asarray(q, np.float64)
-        scale = seasonal_scale(x, m)
+        scale = seasonal_scale(x, m) or float("nan")
         loss = pinball(y, q, levels)
         rows["scaled_pinball"].append(loss / scale)
         rows["scaled_crps"].append(2 * loss / scale)
@@ -154,4 +158,10 @@ def interval_scores(series, quantiles, actuals, m: int, levels) -> dict:
             alpha = 1 - (levels[pair[1]] - levels[pair[0]])
             rows["coverage"].append(float(np.mean((y >= lo) & (y <= up))))
             rows["msis"].append(msis(x, y, lo, up, m, alpha))
-    return {k: float(np.mean(v)) for k, v in rows.items()}
+    return {k: _mean(v) for k, v in rows.items()}
+
+
+def _mean(values) -> float:
+    """The mean over the series that have the metric (a series with a zero in-sample scale has no MASE)."""
+    v = np.asarray(values, np.float64)
+    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
