@@ -86,6 +86,21 @@ def baselines(freq, panel, cfg, rows) -> list[dict]:
     return out
 
 
+def crosscheck(x, m) -> dict:
+    """rnnkit's decomposition indices and ACF against statsmodels' (seasonal_decompose, acf) on every series."""
+    from statsmodels.tsa.seasonal import seasonal_decompose
+    from statsmodels.tsa.stattools import acf
+
+    out = {"indices": 0.0, "acf": 0.0, "seasonal": 0}
+    for v in x:
+        ref = seasonal_decompose(v, model="multiplicative", period=m).seasonal[:m]
+        out["indices"] = max(out["indices"], float(np.abs(m4.seasonal_indices(v, m) - ref).max()))
+        r = acf(v, nlags=m, fft=False)[1:]
+        out["acf"] = max(out["acf"], max(abs(m4.acf(v, k) - r[k - 1]) for k in range(1, m + 1)))
+        out["seasonal"] += int(m4.is_seasonal(v, m))
+    return out
+
+
 def long_frame(ids, x):
     import pandas as pd
 
@@ -213,6 +228,11 @@ def main(argv=None) -> int:
             if args.limit:
                 panel.ids, panel.values = panel.ids[: args.limit], panel.values[: args.limit]
             print(f"{freq}: {len(panel)} series, H {cfg['h']}, MASE/Naive2 m {cfg['m']}", flush=True)
+            if cfg["m"] > 1 and "naive2" in rows:
+                check = crosscheck(holdout(panel, cfg["h"])[0], cfg["m"])
+                print(f"Naive2 cross-check vs statsmodels: max |indices diff| {check['indices']:.3g}, max |acf "
+                      f"diff| {check['acf']:.3g}; {check['seasonal']} of {len(panel)} series seasonal", flush=True)
+                results[f"{freq}_naive2_check"] = check
             out = baselines(freq, panel, cfg, rows)
             for r in out:
                 print(show(r), flush=True)
