@@ -340,19 +340,26 @@ def test_forecast_trained_run(runs, tmp_path):
 
 
 def check_forecast(run, tmp_path):
+    """ONNX == Forecaster.predict (torch): the point forecast and every quantile, with the season position and
+    the series index as inputs when the model uses them."""
     out, meta = exported(run, tmp_path)
     sess = session(out / "model.onnx")
+    names = {i.name for i in sess.get_inputs()}
     rng = np.random.default_rng(2)
-    norm = run.normalizer
-    for B, W in ((1, 8), (4, 3), (2, 13)):
+    norm, c = run.normalizer, run.model.config
+    sizes = ((1, 8), (4, 8), (2, 8)) if run.model.linear is not None else ((1, 8), (4, 3), (2, 13))
+    for B, W in sizes:
         values = (np.asarray(norm.mean) + rng.normal(size=(B, W, 2)) * np.asarray(norm.std)).astype(np.float32)
-        (y,) = sess.run(["forecast"], {"values": values})
-        z = torch.as_tensor(norm.apply(values.astype(np.float64)), dtype=torch.float32)
+        start, series = rng.integers(0, 50, B), rng.integers(-1, 1, B)
+        feeds = {"values": values, "start": start, "series": series}
+        y, q = sess.run(["forecast", "quantiles"], {k: v for k, v in feeds.items() if k in names})
         for fused in (True, False):
             model = set_path(run.model, fused)
             with torch.no_grad():
-                ref = (model.forecast(z) * model.std + model.mean).numpy()
-            np.testing.assert_allclose(y, ref, atol=ATOL * max(1.0, float(np.abs(ref).max())), rtol=0)
+                ref = model.predict(torch.as_tensor(values), torch.as_tensor(start), torch.as_tensor(series)).numpy()
+            tol = ATOL * max(1.0, float(np.abs(ref).max()))
+            np.testing.assert_allclose(q, ref, atol=tol, rtol=0)
+            np.testing.assert_allclose(y, ref[..., c.point_index], atol=tol, rtol=0)
 
 
 # ---- lm ------------------------------------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def test_covariates_are_used(tmp_path):
     y = np.concatenate([[0.0], x[:-1]])
     data = fc.ForecastDataConfig(path=str(write_csv(tmp_path / "s.csv", y, x)), target="y", covariates=["x"],
                                  window=4, batch_size=16)
-    fc.fit(tmp_path / "run", data, fc.ForecastModelConfig(hidden=16), quick(10))
+    fc.fit(tmp_path / "run", data, fc.ForecastModelConfig(hidden=16, scaling="global"), quick(10))
     m = fc.evaluate(fc.load_run(tmp_path / "run"), parts=("test",))["test"]
     assert m["mae"] < 0.2 * m["naive_mae"], m
 
@@ -213,7 +213,10 @@ def test_cli_train_predict_eval_round_trip(tmp_path, capsys):
 
 def test_cli_errors(tmp_path, capsys):
     path = write_csv(tmp_path / "s.csv", noisy_series(60))
-    one_error_line(capsys, ["train", "forecast", "--data", str(path)], "--target")
+    sales = tmp_path / "sales.csv"
+    sales.write_text("t,sales\n" + "".join(f"{i},{i}\n" for i in range(60)))
+    one_error_line(capsys, ["train", "forecast", "--data", str(sales), "--out", str(tmp_path / "r1")],
+                   "expected a column named 'y'")  # --target defaults to y (the long format's name)
     one_error_line(capsys, ["train", "forecast", "--data", str(path), "--target", "sales"],
                    f"{path}:1: expected a column named 'sales'")
     one_error_line(capsys, ["train", "forecast", "--data", str(path), "--target", "y", "--window", "50",

@@ -3,7 +3,8 @@
     classify  model.onnx     tokens (B, T), lengths (B,)             -> logits, probs (B, K)
     tag       model.onnx     words (B, T), lengths (B,) [, chars (B, T, C), char_lengths (B, T)]
                                                                       -> emissions (B, T, K)   (+ CRF in model.json)
-    forecast  model.onnx     values (B, W, C) in the data's units      -> forecast (B, horizon) in the data's units
+    forecast  model.onnx     values (B, W, C) in the data's units [, start (B,), series (B,)]
+                                                                      -> forecast (B, H), quantiles (B, H, Q)
     lm        model.onnx     tokens (B, T), lengths (B,), h0 [, c0] (L, B, H)
                                                                       -> logits (B, T, V), h_n [, c_n], nll (B,)
               step.onnx      token (B,), h [, c] (L, B, H)            -> logits (B, V), h_next [, c_next]
@@ -88,25 +89,97 @@ def tag(model) -> dict:
 
 # ---- forecast -----------------------------------------------------------------------------------------------
 def forecast(model, normalizer) -> dict:
-    """``normalizer``: the run's (rnnkit.tasks.forecast.Normalizer), applied inside the graph."""
+    """``normalizer``: the run's (rnnkit.tasks.forecast.Normalizer). The graph is Forecaster.predict: target
+    transform and per-window scaling (or the global normalisation), season features from ``start`` (B,) int64,
+    the series embedding from ``series`` (B,) int64 (−1: an unseen series), the network, the monotone quantile
+    head and the highway, then back to the data's units: ``forecast`` (B, H) and ``quantiles`` (B, H, Q)."""
     c = model.config
     g = Graph("rnnkit_forecast")
     values = g.input("values", FLOAT, ["B", "W", c.inputs])
-    mean, std = g.const(normalizer.mean), g.const(normalizer.std)
-    z = g.op("Div", g.op("Sub", values, mean), std)  # z = (x − μ) / σ per column
-    out, state = recurrent(g, model.rnn, _time_major(g, z))  # (W, B, H)
+    u = _transform(g, c, g.op("Gather", values, g.const(0, dtype="int64"), axis=2))  # (B, W)
+    if c.scaling == "global":
+        a, s = g.const(float(model.mean)), g.const(float(model.std))
+    else:
+        if c.scaling == "revin":
+            a = g.op("ReduceMean", u, axes=[1], keepdims=1)  # (B, 1)
+            s = g.op("Sqrt", g.op("ReduceMean", g.op("Mul", *[g.op("Sub", u, a)] * 2), axes=[1], keepdims=1))
+        else:
+            a = g.op("Mul", g.op("ReduceMean", u, axes=[1], keepdims=1), g.const(0.0))
+            s = g.op("ReduceMean", g.op("Abs", u), axes=[1], keepdims=1)
+        floor = g.op("Mul", g.op("Add", g.op("Abs", a), g.const(1.0)), g.const(1e-3))
+        s = g.op("Where", g.op("Greater", s, floor), s, floor)
+    scaled = g.op("Div", g.op("Sub", u, a), s)  # (B, W)
+    cols = [g.op("Unsqueeze", scaled, g.ints(2))]
+    if c.inputs > 1:
+        rest = g.op("Slice", values, g.ints(1), g.ints(BIG), g.ints(2))
+        cols.append(g.op("Div", g.op("Sub", rest, g.const(normalizer.mean[1:])), g.const(normalizer.std[1:])))
+    if c.features:
+        start = g.input("start", INT64, ["B"])
+        steps = g.op("Range", g.const(0, dtype="int64"), g.op("Squeeze", g.dim(values, 1), g.ints(0)),
+                     g.const(1, dtype="int64"))
+        pos = g.op("Mod", g.op("Add", g.op("Unsqueeze", start, g.ints(1)), steps), g.const(c.season, dtype="int64"))
+        angle = g.op("Mul", g.op("Cast", pos, to=FLOAT), g.const(2 * np.pi / c.season))
+        cols += [g.op("Unsqueeze", g.op(f, angle), g.ints(2)) for f in ("Sin", "Cos")]
+    if model.embed is not None:
+        series = g.input("series", INT64, ["B"])
+        table = g.weight(model.embed.weight)
+        known = g.op("Gather", table, g.op("Max", series, g.const(0, dtype="int64")))  # (B, E)
+        mean = g.const(model.embed.weight.detach().mean(0, keepdim=True).numpy())
+        e = g.op("Where", g.op("Unsqueeze", g.op("GreaterOrEqual", series, g.const(0, dtype="int64")), g.ints(1)),
+                 known, mean)
+        expand = g.op("Concat", g.dim(values, 0), g.dim(values, 1), g.ints(c.embedding), axis=0)
+        cols.append(g.op("Expand", g.op("Unsqueeze", e, g.ints(1)), expand))
+    x = g.op("Concat", *cols, axis=2) if len(cols) > 1 else cols[0]  # (B, W, F)
+    out, state = recurrent(g, model.rnn, _time_major(g, x))  # (W, B, H)
     last = g.op("Gather", out, g.const(-1, dtype="int64"), axis=0)  # (B, H)
+    Q = max(len(c.quantiles), 1)
     if c.strategy == "direct":
-        z_hat = g.linear(last, model.head)  # (B, horizon)
+        z = g.op("Reshape", g.linear(last, model.head), g.ints(0, c.horizon, Q))  # (B, H, Q)
+        if Q > 1:  # q_p = z_p; softplus steps away from it on both sides
+            p, axis = c.point_index, g.const(2, dtype="int64")
+            parts = g.split(z, [n for n in (p, 1, Q - p - 1) if n], axis=2)
+            centre = parts[1] if p else parts[0]
+            pieces = [centre]
+            if p:
+                pieces.insert(0, g.op("Sub", centre, g.op("CumSum", g.op("Softplus", parts[0]), axis, reverse=1)))
+            if Q - p - 1:
+                pieces.append(g.op("Add", centre, g.op("CumSum", g.op("Softplus", parts[-1]), axis)))
+            z = g.op("Concat", *pieces, axis=2)
+        if model.linear is not None:
+            z = g.op("Add", z, g.op("Unsqueeze", g.linear(scaled, model.linear), g.ints(2)))
     else:  # feed ẑ_{t+k} back for k = 1 .. H − 1
         steps = [g.linear(last, model.head)]  # (B, C)
         for _ in range(c.horizon - 1):
             h, state = stack_step(g, model.rnn, steps[-1], state)
             steps.append(g.linear(h, model.head))
-        z_hat = g.op("Concat", *(g.op("Slice", s, g.ints(0), g.ints(1), g.ints(1)) for s in steps), axis=1)
-    y = g.op("Add", g.op("Mul", z_hat, g.const(float(model.std))), g.const(float(model.mean)))
-    g.output(y, "forecast", FLOAT, ["B", c.horizon])
-    return {"model": g.model("rnnkit forecast: the next horizon values of the target")}
+        z = g.op("Unsqueeze", g.op("Concat", *(g.op("Slice", s_, g.ints(0), g.ints(1), g.ints(1)) for s_ in steps),
+                                   axis=1), g.ints(2))
+    a3, s3 = (g.op("Unsqueeze", v, g.ints(2)) if c.scaling != "global" else v for v in (a, s))
+    q = _untransform(g, c, g.op("Add", g.op("Mul", z, s3), a3))  # (B, H, Q)
+    point = g.op("Gather", q, g.const(c.point_index, dtype="int64"), axis=2)
+    g.output(point, "forecast", FLOAT, ["B", c.horizon])
+    g.output(q, "quantiles", FLOAT, ["B", c.horizon, Q])
+    return {"model": g.model("rnnkit forecast: the next horizon values of the target (and quantiles)")}
+
+
+def _transform(g: Graph, c, y: str) -> str:
+    if c.transform == "none":
+        return y
+    clamped = g.op("Max", y, g.const(1e-12))
+    if c.transform == "log" or c.boxcox_lambda == 0:
+        return g.op("Log", clamped)
+    lam = c.boxcox_lambda
+    return g.op("Div", g.op("Sub", g.op("Pow", clamped, g.const(lam)), g.const(1.0)), g.const(lam))
+
+
+def _untransform(g: Graph, c, u: str) -> str:
+    if c.transform == "none":
+        return u
+    if c.transform == "log" or c.boxcox_lambda == 0:
+        return g.op("Exp", g.op("Min", u, g.const(80.0)))
+    lam = c.boxcox_lambda
+    base = g.op("Max", g.op("Add", g.op("Mul", u, g.const(lam)), g.const(1.0)), g.const(0.0))
+    return g.op("Pow", base, g.const(1 / lam))
 
 
 # ---- lm -----------------------------------------------------------------------------------------------------

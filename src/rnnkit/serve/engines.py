@@ -166,16 +166,24 @@ class ForecastEngine(Engine):
     def run_batch(self, items):
         W = self.run.data.window
         windows = np.stack([v[-W:] for v in items])  # (B, W, C)
+        c = self.run.model.config  # the history's first row is taken as season position 0, the series as unseen
+        start = np.array([(len(v) - W) % max(c.season, 1) for v in items], dtype=np.int64)
+        series = np.full(len(items), -1, dtype=np.int64)
         if self.backend == "torch":
-            z = torch.as_tensor(self.run.normalizer.apply(windows), dtype=torch.float32)
             with torch.no_grad():
-                y = (self.run.model.forecast(z) * self.run.model.std + self.run.model.mean).numpy()
+                q = self.run.model.predict(torch.as_tensor(windows, dtype=torch.float32), torch.as_tensor(start),
+                                           torch.as_tensor(series)).numpy()
         else:
-            (y,) = self.sessions["model"].run(["forecast"], {"values": windows.astype(np.float32)})
+            feeds = {"values": windows.astype(np.float32), "start": start, "series": series}
+            names = {i.name for i in self.sessions["model"].get_inputs()}
+            (q,) = self.sessions["model"].run(["quantiles"], {k: v for k, v in feeds.items() if k in names})
+        y = q[..., c.point_index]
         band = self.band()
         out = []
-        for v, f in zip(items, y.astype(np.float64)):
+        for v, f, fq in zip(items, y.astype(np.float64), q.astype(np.float64)):
             result = {"history": v[:, 0].tolist(), "forecast": f.tolist()}
+            if c.quantiles:
+                result["quantiles"] = {f"{t:g}": fq[:, j].tolist() for j, t in enumerate(c.quantiles)}
             if band is not None:
                 result.update(lower=(f - band).tolist(), upper=(f + band).tolist())
             out.append(result)

@@ -1,0 +1,257 @@
+"""M4 Hourly and Weekly: one global rnnkit forecaster vs seasonal naive, Naive2, ETS, Theta and NeuralForecast's
+LSTM, all in one run; plus the co2 dev check (statsmodels' bundled data) of the default options.
+
+Protocol: validation = the last H values of every training series (H = 48 hourly, 13 weekly); every method
+sees only the values before them. M4's metrics (rnnkit.tasks.forecast_metrics): sMAPE, MASE (in-sample
+seasonal-naive scale, m = 24 hourly, m = 1 weekly as M4 scores it), OWA vs Naive2, and for the quantile
+forecasts the coverage and MSIS of the 80% interval (quantiles 0.1 / 0.9; MSIS with α = 0.2). ETS and Theta
+come from statsforecast (AutoETS, AutoTheta; bench-only dependencies), NeuralForecast's LSTM is trained with
+the same horizon, input window and a comparable wall-time budget (max_steps).
+
+    flock /tmp/rnnkit-bench.lock python bench/forecast_m4.py --threads 2 --json m4.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from rnnkit.data.panel import Panel, read_wide
+from rnnkit.tasks import forecast as fc
+from rnnkit.tasks import forecast_metrics as m4
+from rnnkit.train import TrainConfig
+
+DATA = "/work/shared/data/m4"
+FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row, the model's window and season
+    "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=168, model_season=24),
+    "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, model_season=1),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--freqs", default="hourly,weekly")
+    p.add_argument("--rows", default="snaive,naive2,ets,theta,nf_lstm,rnnkit", help="methods to run")
+    p.add_argument("--minutes", default="5,3", help="training budget of each neural model, per frequency")
+    p.add_argument("--epochs", type=int, default=200, help="rnnkit epochs cap (the budget usually stops first)")
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--cell", default="lstm")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--per-series", type=int, default=16, help="rnnkit windows per series per epoch")
+    p.add_argument("--embedding", type=int, default=0)
+    p.add_argument("--scaling", default="revin")
+    p.add_argument("--transform", default="none")
+    p.add_argument("--nf-steps", type=int, default=0, help="NeuralForecast max_steps (0: from the budget)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--co2", action="store_true", help="also the co2 dev check")
+    p.add_argument("--co2-only", action="store_true")
+    p.add_argument("--json", default=None)
+    p.add_argument("--limit", type=int, default=0, help="only the first N series (a smoke test)")
+    return p.parse_args(argv)
+
+
+def holdout(panel: Panel, h: int) -> tuple[list, list]:
+    return [v[:-h, 0] for v in panel.values], [v[-h:, 0] for v in panel.values]
+
+
+def row(name, insample, forecasts, actuals, m, seconds, quantiles=None, levels=()) -> dict:
+    s = m4.score(insample, forecasts, actuals, m, quantiles, levels)
+    s.update(method=name, seconds=seconds)
+    return s
+
+
+def baselines(freq, panel, cfg, rows) -> list[dict]:
+    x, y = holdout(panel, cfg["h"])
+    out = []
+    if "snaive" in rows:
+        t = time.time()
+        f = [m4.seasonal_naive(v, cfg["h"], cfg["season"] if len(v) >= cfg["season"] else 1) for v in x]
+        out.append(row(f"seasonal naive ({cfg['season']})", x, f, y, cfg["m"], time.time() - t))
+    if "naive2" in rows:
+        t = time.time()
+        out.append(row("Naive2", x, [m4.naive2(v, cfg["h"], cfg["m"]) for v in x], y, cfg["m"], time.time() - t))
+    for name in ("ets", "theta"):
+        if name in rows:
+            out.append(statsforecast_row(name, x, y, cfg))
+    return out
+
+
+def crosscheck(x, m) -> dict:
+    """rnnkit's decomposition indices and ACF against statsmodels' (seasonal_decompose, acf) on every series."""
+    from statsmodels.tsa.seasonal import seasonal_decompose
+    from statsmodels.tsa.stattools import acf
+
+    out = {"indices": 0.0, "acf": 0.0, "seasonal": 0}
+    for v in x:
+        ref = seasonal_decompose(v, model="multiplicative", period=m).seasonal[:m]
+        out["indices"] = max(out["indices"], float(np.abs(m4.seasonal_indices(v, m) - ref).max()))
+        r = acf(v, nlags=m, fft=False)[1:]
+        out["acf"] = max(out["acf"], max(abs(m4.acf(v, k) - r[k - 1]) for k in range(1, m + 1)))
+        out["seasonal"] += int(m4.is_seasonal(v, m))
+    return out
+
+
+def long_frame(ids, x):
+    import pandas as pd
+
+    return pd.DataFrame({"unique_id": np.repeat(ids, [len(v) for v in x]),
+                         "ds": np.concatenate([np.arange(1, len(v) + 1) for v in x]), "y": np.concatenate(x)})
+
+
+def statsforecast_row(name, x, y, cfg) -> dict:
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta
+
+    ids = [f"s{i}" for i in range(len(x))]
+    season = cfg["m"] if cfg["m"] > 1 else 1
+    model = AutoETS(season_length=season) if name == "ets" else AutoTheta(season_length=season)
+    t = time.time()
+    sf = StatsForecast(models=[model], freq=1, n_jobs=1)
+    fcst = sf.forecast(df=long_frame(ids, x), h=cfg["h"])
+    col = [c for c in fcst.columns if c not in ("unique_id", "ds")][0]
+    fcst = fcst.reset_index() if "unique_id" not in fcst.columns else fcst
+    by = {k: g[col].to_numpy() for k, g in fcst.groupby("unique_id")}
+    return row(f"{'ETS (AutoETS)' if name == 'ets' else 'Theta (AutoTheta)'}, statsforecast", x,
+               [by[i] for i in ids], y, cfg["m"], time.time() - t)
+
+
+def nf_lstm_row(x, y, cfg, args, budget_steps, minutes) -> dict:
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    from neuralforecast import NeuralForecast
+    from neuralforecast.losses.pytorch import MQLoss
+    from neuralforecast.models import LSTM
+
+    ids = [f"s{i}" for i in range(len(x))]
+    # NeuralForecast's own defaults (2 x 128 encoder and decoder, robust scaler, lr 1e-3, 32 series x 128
+    # windows per step) with the same horizon, input window, quantile levels and wall-time budget
+    model = LSTM(h=cfg["h"], input_size=cfg["window"], max_steps=budget_steps, loss=MQLoss(level=[80]),
+                 random_seed=args.seed, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                 enable_checkpointing=False, accelerator="cpu", max_time={"minutes": minutes})
+    nf = NeuralForecast(models=[model], freq=1)
+    t = time.time()
+    nf.fit(df=long_frame(ids, x))
+    pred = nf.predict()
+    pred = pred.reset_index() if "unique_id" not in pred.columns else pred
+    seconds = time.time() - t
+    cols = {c: c for c in pred.columns if c.startswith("LSTM")}
+    med = next(c for c in cols if "median" in c)
+    lo, hi = next(c for c in cols if "lo-80" in c), next(c for c in cols if "hi-80" in c)
+    g = {k: v for k, v in pred.groupby("unique_id")}
+    point = [g[i][med].to_numpy() for i in ids]
+    q = [np.stack([g[i][lo].to_numpy(), g[i][med].to_numpy(), g[i][hi].to_numpy()], 1) for i in ids]
+    return row(f"NeuralForecast LSTM (<= {budget_steps} steps or {minutes:g} min, MQLoss 80%)", x, point, y,
+               cfg["m"], seconds, q,
+               [0.1, 0.5, 0.9])
+
+
+def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> tuple[dict, int]:
+    path = f"{DATA}/{cfg['file']}"
+    if args.limit:  # the subset as a wide file
+        path = f"{tmp}/{freq}-subset.csv"
+        width = max(len(v) for v in panel.values)
+        with open(path, "w") as f:
+            f.write(",".join(f'"V{i}"' for i in range(1, width + 2)) + "\n")
+            for sid, v in zip(panel.ids, panel.values):
+                f.write(",".join([f'"{sid}"', *(f'"{x:.10g}"' for x in v[:, 0]), *['""'] * (width - len(v))]) + "\n")
+    data = fc.ForecastDataConfig(path=path, format="wide", window=cfg["window"], horizon=cfg["h"],
+                                 season=cfg["model_season"], holdout="horizon", batch_size=args.batch_size,
+                                 windows_per_series=args.per_series)
+    model = fc.ForecastModelConfig(cell=args.cell, hidden=args.hidden, scaling=args.scaling, transform=args.transform,
+                                   embedding=args.embedding)
+    train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed, progress=False,
+                        tensorboard=False, max_minutes=minutes, quiet=True)
+    t = time.time()
+    history = fc.fit(f"{tmp}/{freq}", data, model, train)
+    seconds = time.time() - t
+    run = fc.load_run(f"{tmp}/{freq}")
+    s = fc.holdout_scores(run, "valid", season=cfg["m"])
+    steps = history[-1].get("step", 0) or len(history) * 104
+    best = min(history, key=lambda e: e["valid"]["loss"])["epoch"]
+    s.update(method=f"rnnkit {args.cell} {args.hidden} ({args.scaling}, quantiles 0.1/0.5/0.9, W {cfg['window']}, "
+             f"{len(history)} epochs, best {best})", seconds=seconds, steps=steps)
+    return s, steps
+
+
+def co2_check(args, tmp) -> list[dict]:
+    """Monthly mean co2 (Mauna Loa, statsmodels), default options vs seasonal naive on the last 20%."""
+    import statsmodels.datasets.co2 as co2
+
+    frame = co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
+    path = f"{tmp}/co2.csv"
+    with open(path, "w") as f:
+        f.write("month,co2\n" + "".join(f"{d:%Y-%m},{v:.4f}\n" for d, v in frame.items()))
+    out = []
+    for extra in ({}, {"horizon": 12}):
+        data = fc.ForecastDataConfig(path=path, target="co2", **extra)
+        t = time.time()
+        fc.fit(f"{tmp}/co2-{len(extra)}", data, {}, fc.TrainForecaster(progress=False, tensorboard=False, quiet=True))
+        m = fc.evaluate(fc.load_run(f"{tmp}/co2-{len(extra)}"), parts=("test",))["test"]
+        out.append({"method": f"co2 monthly, defaults{' --horizon 12' if extra else ''}", "mae": m["mae"],
+                    "snaive_mae": m["snaive_mae"], "naive_mae": m["naive_mae"], "mase": m["mase"],
+                    "snaive_mase": m["snaive_mase"], "coverage": m.get("coverage"), "seconds": time.time() - t,
+                    "rows": len(frame)})
+    return out
+
+
+def show(r: dict) -> str:
+    keys = ("smape", "mase", "owa", "coverage", "msis", "seconds")
+    return f"{r['method']:<70}" + "".join(f"{k} {r[k]:8.3f}  " for k in keys if r.get(k) is not None)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("NIXTLA_ID_AS_COL", "1")
+    rows = args.rows.split(",")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.co2 or args.co2_only:
+            results["co2"] = co2_check(args, tmp)
+            for r in results["co2"]:
+                print(r, flush=True)
+        budgets = [float(v) for v in args.minutes.split(",")]
+        for k, freq in enumerate([] if args.co2_only else args.freqs.split(",")):
+            cfg, minutes = FREQS[freq], budgets[min(k, len(budgets) - 1)]
+            panel = read_wide(f"{DATA}/{cfg['file']}")
+            if args.limit:
+                panel.ids, panel.values = panel.ids[: args.limit], panel.values[: args.limit]
+            print(f"{freq}: {len(panel)} series, H {cfg['h']}, MASE/Naive2 m {cfg['m']}", flush=True)
+            if cfg["m"] > 1 and "naive2" in rows:
+                check = crosscheck(holdout(panel, cfg["h"])[0], cfg["m"])
+                print(f"Naive2 cross-check vs statsmodels: max |indices diff| {check['indices']:.3g}, max |acf "
+                      f"diff| {check['acf']:.3g}; {check['seasonal']} of {len(panel)} series seasonal", flush=True)
+                results[f"{freq}_naive2_check"] = check
+            out = baselines(freq, panel, cfg, rows)
+            for r in out:
+                print(show(r), flush=True)
+            steps = 0
+            if "rnnkit" in rows:
+                r, steps = rnnkit_row(freq, cfg, args, tmp, minutes, panel)
+                out.append(r)
+                print(show(r), flush=True)
+            if "nf_lstm" in rows:
+                x, y = holdout(panel, cfg["h"])
+                r = nf_lstm_row(x, y, cfg, args, args.nf_steps or 100000, minutes)
+                out.append(r)
+                print(show(r), flush=True)
+            results[freq] = out
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
