@@ -40,7 +40,18 @@ from torch import Tensor, nn
 
 from rnnkit.config import opt
 from rnnkit.data import BOS, EOS, PAD, UNK, DataError, PaddedBatches, Vocab, pad
-from rnnkit.data.parallel import ParallelText, read_parallel, read_vectors_and_targets
+from rnnkit.data.parallel import (
+    ParallelText,
+    read_lines,
+    RawPairs,
+    parse_columns,
+    read_line_pairs,
+    read_tsv_pairs,
+    read_vectors_and_targets,
+    split_pairs,
+    tokenize_pairs,
+)
+from rnnkit.data.tokenizers import FROM_LEVEL, KINDS, Tokenizer, make_tokenizer, tokenizer_of
 from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
 from rnnkit.nn.cells import LSTMState, map_state
 from rnnkit.tasks import driver
@@ -277,9 +288,30 @@ class Seq2SeqTask:
     monitor_mode = "min"
 
     def __init__(self, src_vocab: Vocab | None, tgt_vocab: Vocab, level: str = "word", lowercase: bool = False,
-                 max_len: int | None = 100):
+                 max_len: int | None = 100, src_tokenizer: Tokenizer | None = None,
+                 tgt_tokenizer: Tokenizer | None = None):
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.level, self.lowercase, self.max_len = level, lowercase, max_len
+        self.tgt_tokenizer = tgt_tokenizer or Tokenizer(FROM_LEVEL.get(level, "whitespace"))
+        self.src_tokenizer = src_tokenizer or (self.tgt_tokenizer if tgt_tokenizer else
+                                               Tokenizer(FROM_LEVEL.get(level, "whitespace")))
+
+    @property
+    def joint(self) -> bool:
+        """One subword model for both sides (saved once, as tokenizer.model)."""
+        return self.src_tokenizer is self.tgt_tokenizer and self.tgt_tokenizer.subword
+
+    def tokenize(self, line: str) -> list[str]:
+        """A source sentence -> its tokens, as the run's training data was tokenised."""
+        return self.src_tokenizer.encode(line.lower() if self.lowercase else line)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        """Output tokens -> text (sentencepiece / moses detokenisation, or joined words / characters)."""
+        return self.tgt_tokenizer.decode(tokens)
+
+    def tokenizer_files(self) -> dict:
+        """{file name: tokenizer} of the subword models to save in the run directory."""
+        return {t.file: t for t in {id(t): t for t in (self.src_tokenizer, self.tgt_tokenizer)}.values() if t.subword}
 
     def summarize(self, totals: dict) -> dict:
         tokens = max(float(totals["tokens"]), 1.0)
@@ -291,7 +323,8 @@ class Seq2SeqTask:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "level": self.level, "lowercase": self.lowercase, "max_len": self.max_len,
-                "one_to_seq": self.src_vocab is None}
+                "one_to_seq": self.src_vocab is None, "joint": self.joint,
+                "tokenizer": {"src": self.src_tokenizer.to_dict(), "tgt": self.tgt_tokenizer.to_dict()}}
 
 
 def collate(examples: list) -> Seq2SeqBatch:
@@ -315,48 +348,151 @@ def _example_length(example) -> int:
 @dataclass
 class Seq2SeqData:
     """Where the sentence pairs come from and how they are tokenised and batched (config.json["data"]).
-    Files: one sentence per line, UTF-8 or .gz; line i of `src` is the translation of line i of `tgt`."""
+    Pairs: one TSV file (`data`, `columns`), or two files with one sentence per line (line i of `src` is the
+    translation of line i of `tgt`); UTF-8 or .gz. Without a validation set, a seeded `valid_fraction` of the
+    pairs is held out. Tokenizer: sentencepiece BPE with one 8k model and vocabulary for both sides by default
+    (rnnkit.data.tokenizers); `level` is the older spelling of --tokenizer whitespace / char."""
 
+    data: str | None = field(default=None, metadata=opt(
+        "tab-separated sentence pairs (source, target; .gz ok); or give --src and --tgt"))
+    columns: str = field(default="0,1", metadata=opt("source,target columns of --data (1,0 swaps the direction)"))
+    valid_data: str | None = field(default=None, metadata=opt("validation pairs, same format as --data"))
     src: str | None = field(default=None, metadata=opt("source sentences (omit with --features: one->sequence)"))
     tgt: str | None = field(default=None, metadata=opt("target sentences"))
     valid_src: str | None = field(default=None, metadata=opt("validation source sentences"))
     valid_tgt: str | None = field(default=None, metadata=opt("validation target sentences"))
     features: str | None = field(default=None, metadata=opt("one->sequence: .npy or CSV, one vector per --tgt line"))
     valid_features: str | None = field(default=None, metadata=opt("one->sequence: vectors for --valid-tgt"))
-    level: str = field(default="word", metadata=opt("whitespace words or characters", choices=("word", "char")))
+    tokenizer: str | None = field(default=None, metadata=opt(
+        "none: sentencepiece-bpe (or what --level says)", choices=KINDS))
+    vocab_size: int | None = field(default=None, metadata=opt(
+        "subword pieces (none: at most 8000, fewer if the data has fewer)"))
+    joint_vocab: bool = field(default=True, metadata=opt(
+        "one subword model and vocabulary for both sides", negative="--separate-vocab"))
+    src_lang: str = field(default="en", metadata=opt("source language code (moses)"))
+    tgt_lang: str = field(default="en", metadata=opt("target language code (moses)"))
+    level: str | None = field(default=None, metadata=opt(
+        "older spelling: word = --tokenizer whitespace, char = --tokenizer char", choices=("word", "char")))
     lowercase: bool = field(default=False, metadata=opt("lower-case both sides"))
     max_len: int | None = field(default=100, metadata=opt("longer sentences are truncated (one warning)"))
     min_freq: int = field(default=1, metadata=opt("rarer tokens become <unk>"))
+    valid_fraction: float = field(default=0.1, metadata=opt("held out of the pairs when no validation set is given"))
+    split_seed: int = field(default=0, metadata=opt("seed of the --valid-fraction split"))
     batch_size: int = field(default=32, metadata=opt("sentence pairs per training batch"))
     eval_batch_size: int = field(default=64, metadata=opt("sentence pairs per evaluation batch"))
 
     def __post_init__(self):
-        if self.tgt is None or (self.src is None) == (self.features is None):
-            raise ValueError("give --tgt and exactly one of --src and --features (a target file and exactly one of "
-                             "a source file and a feature file)")
+        if self.data is not None:
+            if self.src is not None or self.tgt is not None or self.features is not None:
+                raise ValueError("give either --data (a TSV file of pairs) or --src and --tgt, not both")
+            if self.valid_src is not None or self.valid_tgt is not None or self.valid_features is not None:
+                raise ValueError("with --data, give validation pairs as --valid-data (same format)")
+            parse_columns(self.columns)
+        elif self.tgt is None or (self.src is None) == (self.features is None):
+            raise ValueError("give --data (a TSV file of sentence pairs), or --tgt and exactly one of --src and "
+                             "--features (a target file and exactly one of a source file and a feature file)")
+        elif self.valid_data is not None:
+            raise ValueError("--valid-data goes with --data; with --src/--tgt give --valid-src and --valid-tgt")
         if (self.valid_tgt is None) != (self.valid_src is None and self.valid_features is None):
             raise ValueError("validation needs both sides: --valid-tgt with --valid-src (or --valid-features)")
+        if self.level is not None and self.level not in FROM_LEVEL:
+            raise ValueError(f"level must be one of word, char, got {self.level!r}")
+        if self.tokenizer is not None and self.tokenizer not in KINDS:
+            raise ValueError(f"tokenizer must be one of {', '.join(KINDS)}, got {self.tokenizer!r}")
+        if self.level is not None and self.tokenizer is not None and FROM_LEVEL[self.level] != self.tokenizer:
+            raise ValueError(f"--level {self.level} means --tokenizer {FROM_LEVEL[self.level]}, but --tokenizer "
+                             f"{self.tokenizer} was given; give only --tokenizer")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
 
-    def read(self, src, tgt) -> tuple[list | None, ParallelText]:
+    @property
+    def tokenizer_kind(self) -> str:
+        if self.tokenizer is not None:
+            return self.tokenizer
+        return FROM_LEVEL[self.level] if self.level is not None else "sentencepiece-bpe"
+
+    @property
+    def task_level(self) -> str:
+        """config.json's task.level (what older rnnkit reads): char for characters, else word."""
+        return "char" if self.tokenizer_kind == "char" else "word"
+
+    @property
+    def has_valid(self) -> bool:
+        return self.valid_data is not None or self.valid_tgt is not None
+
+    def raw(self, src, tgt) -> RawPairs:
+        """Untokenised pairs of a TSV file (tgt None) or of two line-aligned files."""
+        return read_tsv_pairs(src, parse_columns(self.columns)) if tgt is None else read_line_pairs(src, tgt)
+
+    def tokenizers(self, train: RawPairs) -> tuple[Tokenizer, Tokenizer]:
+        """(source, target) tokenizers, the subword ones trained on the training pairs (lowercased if asked)."""
+        kind = self.tokenizer_kind
+        low = (lambda x: x.lower()) if self.lowercase else (lambda x: x)  # noqa: E731
+        where = train.paths[0] if train.paths[0] == train.paths[1] else ", ".join(train.paths)
+        if kind in ("sentencepiece-bpe", "sentencepiece-unigram") and self.joint_vocab and self.features is None:
+            joint = make_tokenizer(kind, lambda: (low(x) for side in (train.src, train.tgt) for x in side),
+                                   self.vocab_size, where)
+            return joint, joint
+        src = make_tokenizer(kind, lambda: map(low, train.src), self.vocab_size, train.paths[0], self.src_lang,
+                             "src_tokenizer.model")
+        tgt = make_tokenizer(kind, lambda: map(low, train.tgt), self.vocab_size, train.paths[1], self.tgt_lang,
+                             "tgt_tokenizer.model")
+        return src, tgt
+
+    def vocabularies(self, tokenizers, train: ParallelText) -> tuple[Vocab | None, Vocab]:
+        src_tok, tgt_tok = tokenizers
+        if tgt_tok.subword:  # the pieces of the model(s): a joint model gives one vocabulary for both sides
+            tgt = Vocab([*SPECIALS, *tgt_tok.pieces()])
+            src = None if self.features is not None else (tgt if src_tok is tgt_tok else
+                                                         Vocab([*SPECIALS, *src_tok.pieces()]))
+            return src, tgt
+        src = None if self.features is not None else Vocab.build((w for s in train.src for w in s), self.min_freq,
+                                                                 specials=SPECIALS)
+        return src, Vocab.build((w for s in train.tgt for w in s), self.min_freq, specials=SPECIALS)
+
+    def load(self, vocabs: tuple[Vocab | None, Vocab] | None = None, tokenizers=None):
+        """-> (src_vocab or None, tgt_vocab, train examples, valid examples or None, (src, tgt) tokenizers).
+        `vocabs` and `tokenizers` of a saved run are reused (resume, evaluation)."""
         if self.features is not None:
-            vectors, text = read_vectors_and_targets(src, tgt, self.level, self.lowercase, self.max_len)
-            return list(vectors), text
-        return None, read_parallel(src, tgt, self.level, self.lowercase, self.max_len)
-
-    def load(self, vocabs: tuple[Vocab | None, Vocab] | None = None):
-        """-> (src_vocab or None, tgt_vocab, train examples, valid examples or None)."""
-        vectors, train = self.read(self.features or self.src, self.tgt)
-        if vocabs is None:
-            src_vocab = None if vectors is not None else Vocab.build(
-                (w for s in train.src for w in s), self.min_freq, specials=SPECIALS)
-            vocabs = (src_vocab, Vocab.build((w for s in train.tgt for w in s), self.min_freq, specials=SPECIALS))
-        examples = lambda v, text: [  # noqa: E731
-            (v[i] if v is not None else vocabs[0].encode(text.src[i]), vocabs[1].encode(text.tgt[i]))
-            for i in range(len(text))]
+            return self._load_vectors(vocabs, tokenizers)
+        pairs = self.raw(self.data, None) if self.data is not None else self.raw(self.src, self.tgt)
+        valid_pairs = None
+        if self.valid_data is not None:
+            valid_pairs = self.raw(self.valid_data, None)
+        elif self.valid_tgt is not None:
+            valid_pairs = self.raw(self.valid_src, self.valid_tgt)
+        elif self.valid_fraction > 0:  # seeded: a resumed run holds out the same pairs again
+            pairs, valid_pairs = split_pairs(pairs, self.valid_fraction, self.split_seed)
+        tokenizers = tokenizers or self.tokenizers(pairs)
+        train = tokenize_pairs(pairs, *tokenizers, self.lowercase, self.max_len)
+        vocabs = vocabs or self.vocabularies(tokenizers, train)
+        examples = lambda text: [(vocabs[0].encode(text.src[i]), vocabs[1].encode(text.tgt[i]))  # noqa: E731
+                                 for i in range(len(text))]
         valid = None
+        if valid_pairs is not None:
+            valid = examples(tokenize_pairs(valid_pairs, *tokenizers, self.lowercase, self.max_len))
+        return vocabs[0], vocabs[1], examples(train), valid, tokenizers
+
+    def _load_vectors(self, vocabs, tokenizers):
+        """One→sequence: vectors and target sentences; the target tokenizer trained on the target lines."""
+        if tokenizers is None:
+            lines = [x.lower() for x in read_lines(self.tgt)] if self.lowercase else read_lines(self.tgt)
+            tgt_tok = make_tokenizer(self.tokenizer_kind, lambda: lines, self.vocab_size, self.tgt, self.tgt_lang)
+            tokenizers = (tgt_tok, tgt_tok)
+        read = lambda v, t: read_vectors_and_targets(v, t, lowercase=self.lowercase,  # noqa: E731
+                                                     max_len=self.max_len, tokenizer=tokenizers[1])
+        vectors, train = read(self.features, self.tgt)
+        vocabs = vocabs or self.vocabularies(tokenizers, train)
+        examples = lambda v, text: [(v[i], vocabs[1].encode(text.tgt[i])) for i in range(len(text))]  # noqa: E731
+        pairs, valid = examples(vectors, train), None
         if self.valid_tgt is not None:
-            valid = examples(*self.read(self.valid_features or self.valid_src, self.valid_tgt))
-        return vocabs[0], vocabs[1], examples(vectors, train), valid
+            valid = examples(*read(self.valid_features, self.valid_tgt))
+        elif self.valid_fraction > 0 and len(pairs) >= 2:
+            order = np.random.default_rng(self.split_seed).permutation(len(pairs))
+            n_valid = max(1, int(len(pairs) * self.valid_fraction))
+            valid = [pairs[i] for i in sorted(order[:n_valid])]
+            pairs = [pairs[i] for i in sorted(order[n_valid:])]
+        return None, vocabs[1], pairs, valid, tokenizers
 
     def batches(self, train: list, valid: list | None, seed: int = 0, eval_only: bool = False):
         """(training batches: shuffled, bucketed by length; validation batches: length-sorted, or None).
@@ -385,18 +521,25 @@ class Seq2SeqCorpus:
 
 
 def corpus_of(data: Seq2SeqData, loaded) -> Seq2SeqCorpus:
-    src_vocab, tgt_vocab, train, valid = loaded
+    """`loaded`: what `data.load()` returns (the tokenizers last; without them, those `data` names)."""
+    src_vocab, tgt_vocab, train, valid, *rest = loaded
+    src_tok, tgt_tok = rest[0] if rest and rest[0] is not None else (None, None)
+    if tgt_tok is None and data.tokenizer_kind in ("whitespace", "char"):
+        src_tok = tgt_tok = None  # the task builds them from the level
     return Seq2SeqCorpus(src_vocab, tgt_vocab, train, valid,
-                         Seq2SeqTask(src_vocab, tgt_vocab, data.level, data.lowercase, data.max_len))
+                         Seq2SeqTask(src_vocab, tgt_vocab, data.task_level, data.lowercase, data.max_len,
+                                     src_tok, tgt_tok))
 
 
 class Seq2SeqSpec:
     name, description = "seq2seq", "a seq2seq run"
     data_config, model_config, train_config = Seq2SeqData, Seq2SeqConfig, TrainConfig
-    path_fields = ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features")
+    path_fields = ("data", "valid_data", "src", "tgt", "valid_src", "valid_tgt", "features", "valid_features")
 
     def prepare(self, data: Seq2SeqData, task: Seq2SeqTask | None = None) -> Seq2SeqCorpus:
-        return corpus_of(data, data.load(None if task is None else (task.src_vocab, task.tgt_vocab)))
+        if task is None:
+            return corpus_of(data, data.load())
+        return corpus_of(data, data.load((task.src_vocab, task.tgt_vocab), (task.src_tokenizer, task.tgt_tokenizer)))
 
     def model_config_for(self, corpus: Seq2SeqCorpus, options: dict) -> Seq2SeqConfig:
         one_to_seq = corpus.src_vocab is None
@@ -411,8 +554,8 @@ class Seq2SeqSpec:
         return data.batches(corpus.train, corpus.valid, seed)
 
     def run_files(self, corpus: Seq2SeqCorpus, config: Seq2SeqConfig) -> tuple[dict, dict]:
-        return ({"src_vocab.json": corpus.src_vocab, "tgt_vocab.json": corpus.tgt_vocab},
-                {"task": corpus.task.to_dict()})
+        return ({"src_vocab.json": corpus.src_vocab, "tgt_vocab.json": corpus.tgt_vocab,
+                 **corpus.task.tokenizer_files()}, {"task": corpus.task.to_dict()})
 
     def load(self, run_dir: Path, config: dict) -> tuple[Seq2Seq, Seq2SeqTask]:
         model_config = model_from(self, run_dir, config)
@@ -425,9 +568,30 @@ class Seq2SeqSpec:
             if vocab is not None and vocab.unk != UNK:  # the decoder relies on <pad> <unk> <bos> <eos> = 0..3
                 raise DataError(f"{run_dir / name}: unk: expected {UNK!r}, found {vocab.unk!r}")
         max_len = task_field(config, run_dir, "max_len", (int, type(None)), 100)
-        task = Seq2SeqTask(src_vocab, tgt_vocab, task_field(config, run_dir, "level", str),
-                           task_field(config, run_dir, "lowercase", bool, False), max_len)
+        level = task_field(config, run_dir, "level", str)
+        src_tok, tgt_tok = load_tokenizers(run_dir, config, level)
+        for name, vocab, tok in (("src_vocab.json", src_vocab, src_tok), ("tgt_vocab.json", tgt_vocab, tgt_tok)):
+            if vocab is not None and tok.subword and vocab.itos[len(SPECIALS):] != tok.pieces():
+                raise DataError(f"{run_dir / name}: expected the pieces of {run_dir / tok.file} after the "
+                                f"specials, found other tokens; the run directory's files do not belong together")
+        task = Seq2SeqTask(src_vocab, tgt_vocab, level, task_field(config, run_dir, "lowercase", bool, False),
+                           max_len, src_tok, tgt_tok)
         return Seq2Seq(model_config), task
+
+
+def load_tokenizers(run_dir: Path, config: dict, level: str) -> tuple[Tokenizer, Tokenizer]:
+    """The (source, target) tokenizers of a saved run; a run of an older rnnkit: the ones its level means."""
+    where = f"{run_dir / 'config.json'}: task"
+    saved = config["task"].get("tokenizer")
+    if saved is None:
+        tok = tokenizer_of({}, run_dir, where, level=level)
+        return tok, tok
+    if not isinstance(saved, dict) or not isinstance(saved.get("tgt"), dict):
+        raise DataError(f"{where}.tokenizer: expected an object with src and tgt tokenizers, found {saved!r}")
+    tgt = Tokenizer.from_dict(saved["tgt"], run_dir, f"{where}.tokenizer.tgt")
+    if task_field(config, run_dir, "joint", bool, False):
+        return tgt, tgt
+    return Tokenizer.from_dict(saved.get("src"), run_dir, f"{where}.tokenizer.src"), tgt
 
 
 SPEC = Seq2SeqSpec()
