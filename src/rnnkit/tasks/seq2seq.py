@@ -42,10 +42,10 @@ from rnnkit.config import opt
 from rnnkit.data import BOS, EOS, PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.parallel import (
     ParallelText,
-    read_lines,
     RawPairs,
     parse_columns,
     read_line_pairs,
+    read_lines,
     read_tsv_pairs,
     read_vectors_and_targets,
     split_pairs,
