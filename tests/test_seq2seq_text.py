@@ -201,3 +201,23 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys):
     one_error_line(capsys, [*base, "--data", str(good), "--tokenizer", "moses", "--vocab-size", "100"],
                    "--vocab-size applies to the subword tokenizers")
     assert not (tmp_path / "r").exists() and not list(tmp_path.glob(".r*"))
+
+
+def test_export_carries_the_tokenizer(subword_run, tmp_path):
+    """model.json names the tokenizer and the export holds its model: encoding a sentence with the exported
+    sentencepiece model and the exported vocabulary gives the ids the run's own translate uses."""
+    import sentencepiece as spm
+
+    from rnnkit.export import export
+
+    _, run, valid = subword_run
+    out = export(run, tmp_path / "onnx")
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["tokenizer"]["joint"] is True and meta["tokenizer"]["src"]["kind"] == "sentencepiece-bpe"
+    assert (out / "tokenizer.model").read_bytes() == (run / "tokenizer.model").read_bytes()
+    sp = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+    stoi = {t: i for i, t in enumerate(meta["src_vocab"]["tokens"])}
+    loaded = seq2seq.load_run(run)
+    for sentence, _ in valid[:5]:
+        exported = [stoi.get(p, 1) for p in sp.encode(sentence, out_type=str)]
+        assert exported == loaded.task.src_vocab.encode(loaded.task.tokenize(sentence))
