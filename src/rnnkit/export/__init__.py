@@ -148,7 +148,8 @@ def describe(run, task: str, graphs: dict, source: str | None, weights: str) -> 
 def _classify_meta(run) -> dict:
     t = run.task
     return {"labels": t.labels, "vocab": {"tokens": t.vocab.itos, "unk": t.vocab.stoi[t.vocab.unk], "pad": 0},
-            "preprocessing": {"split": "whitespace", "lower": t.lower, "unknown": "the unk id",
+            "tokenizer": t.tokenizer.to_dict(),
+            "preprocessing": {"split": t.tokenizer.kind, "lower": t.lower, "unknown": "the unk id",
                               "padding": "pad id after each row's length; lengths >= 1"}}
 
 

@@ -59,8 +59,9 @@ class Engine:
 
     def texts(self, inputs, what: str = "text") -> list[list[str]]:
         out = []
+        split = getattr(self.run.task, "tokenize", str.split)  # a classify run's own tokenizer; tag: words
         for k, x in enumerate(inputs):
-            tokens = x.split() if isinstance(x, str) else x
+            tokens = split(x) if isinstance(x, str) else x
             if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
                 raise InputError(f"inputs[{k}]: expected a {what} (a string, or a list of tokens)")
             if not tokens:
