@@ -165,3 +165,37 @@ def test_bad_input_one_line_and_no_half_written_directory(tmp_path, capsys):
     one_error_line(capsys, ["train", "lm", "--prepared", str(tmp_path / "out"), "--data", str(good),
                             "--out", str(tmp_path / "r")], "--prepared DIR or --data")
     assert not (tmp_path / "r").exists()
+
+
+def test_torchrun_two_processes_on_the_map_equal_one_process_on_the_text(tmp_path):
+    """DDP over the memory map: each of 2 processes reads its own half of the columns; DDP's averaged gradient
+    is the one-process gradient, so the weights equal a one-process run from the plain text (float32 order)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rnnkit.train import load_weights
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "src"), OMP_NUM_THREADS="1")
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    text = tmp_path / "t.txt"
+    text.write_text(corpus_text(120), encoding="utf-8")
+    assert main(["prepare", "lm", "--data", str(text), "--out", str(tmp_path / "p")]) == 0
+    common = ["--layers", "1", "--hidden", "12", "--bptt", "6", "--batch-size", "4", "--eval-batch-size", "4",
+              "--optimizer", "sgd", "--lr", "0.5", "--epochs", "1", "--seed", "3", "--quiet"]
+    script = str(Path(sys.executable).parent / "rnnkit")
+    one = subprocess.run([sys.executable, script, "train", "lm", "--data", str(text), "--level", "word", *common,
+                          "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          script, "train", "lm", "--prepared", str(tmp_path / "p"), *common,
+                          "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=180)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a = load_weights(tmp_path / "one" / "weights.safetensors")
+    b = load_weights(tmp_path / "two" / "weights.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
