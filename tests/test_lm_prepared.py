@@ -199,3 +199,29 @@ def test_torchrun_two_processes_on_the_map_equal_one_process_on_the_text(tmp_pat
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["whitespace", "char"])
+def test_crlf_and_byte_order_mark_read_as_the_in_memory_path_does(tmp_path, small_chunks, kind):
+    """CRLF line ends and a BOM: the map holds what read_text + the tokenizer give (the BOM dropped; words:
+    the same tokens as with LF ends; characters: '\\r' kept, as it always was)."""
+    text = corpus_text(80, 5)
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    got = prepare_lm([crlf], tmp_path / "p", kind)
+    want = lm.load_corpus(crlf, tokenizer=kind)
+    np.testing.assert_array_equal(got.train, want.train.numpy())
+    assert "\ufeff" not in got.vocab
+    if kind == "whitespace":
+        (tmp_path / "lf.txt").write_text(text)
+        lf = prepare_lm([tmp_path / "lf.txt"], tmp_path / "q", kind)
+        np.testing.assert_array_equal(got.train, lf.train)
+    else:
+        assert "\r" in got.vocab
+
+
+def test_prepared_keeps_its_own_tokenizer(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text(corpus_text(50))
+    assert main(["prepare", "lm", "--data", str(tmp_path / "t.txt"), "--out", str(tmp_path / "p")]) == 0
+    one_error_line(capsys, ["train", "lm", "--prepared", str(tmp_path / "p"), "--tokenizer", "char", "--out",
+                            str(tmp_path / "r")], "chosen by `rnnkit prepare lm`")

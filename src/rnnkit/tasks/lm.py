@@ -235,6 +235,9 @@ class LMDataConfig:
         if self.prepared is not None and (self.train is not None or self.valid is not None):
             raise ValueError("give --prepared DIR or --data/--valid, not both (the prepared corpus holds its "
                              "validation tokens)")
+        if self.prepared is not None and (self.tokenizer is not None or self.vocab_size is not None):
+            raise ValueError("--tokenizer and --vocab-size are chosen by `rnnkit prepare lm`; a --prepared corpus "
+                             "keeps its own")
         for name in ("batch_size", "bptt", "eval_batch_size", "min_freq"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
