@@ -184,7 +184,9 @@ def prepare_lm(files, out, tokenizer: str = "whitespace", vocab_size: int | None
                     sources=[str(Path(f).resolve()) for f in files], text_bytes=bytes_read,
                     seconds=round(time.perf_counter() - start, 3))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)
+        tmp.chmod(0o755)  # mkdtemp/mkstemp make private files; a corpus is meant to be shared (read-only)
+        for f in tmp.iterdir():
+            f.chmod(0o644)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             out.rename(old)
