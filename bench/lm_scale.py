@@ -100,6 +100,20 @@ def row(out: Path, **values) -> None:
     print("| " + " | ".join(cells) + " |", flush=True)
 
 
+def ptb_rows(args, valid: Path) -> None:
+    """PTB's training text, trained from the text in memory and from the map: the same tokens/s expected."""
+    ptb = args.out / "ptb.train.txt"
+    ptb.write_bytes(gzip.open(DATA / "ptb" / "ptb.train.txt.gz").read())
+    r = train(args, "ptb_text", ["--data", str(ptb), "--valid", str(valid)])
+    row(args.out, what="PTB train from text (baseline)", tokens=0.93, mb=ptb.stat().st_size / 1e6,
+        seconds=r["seconds"], rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+    prep = args.out / "ptb_prepared"
+    measure(rk("prepare", "lm", "--data", str(ptb), "--valid", str(valid), "--out", str(prep), "--overwrite"))
+    r = train(args, "ptb_map", ["--prepared", str(prep)])
+    row(args.out, what="PTB train from the map", tokens=0.93, mb=ptb.stat().st_size / 1e6, seconds=r["seconds"],
+        rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=float, nargs="+", default=[10, 100], help="corpus sizes, million tokens")
@@ -108,6 +122,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-seconds", type=float, default=60.0)
     p.add_argument("--valid-lines", type=int, default=400)
     p.add_argument("--keep", action="store_true", help="keep the corpora and prepared directories")
+    p.add_argument("--no-baselines", action="store_true", help="skip the PTB rows and the in-memory row")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     valid = args.out / "valid_small.txt"
@@ -116,17 +131,8 @@ def main(argv=None) -> int:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     print("| what | corpus M tokens | text MB | seconds | MB/s or tokens/s | peak RSS MB | peak RssAnon MB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
-    ptb = args.out / "ptb.train.txt"
-    ptb.write_bytes(gzip.open(DATA / "ptb" / "ptb.train.txt.gz").read())
-    for label, source in (("PTB train from text (baseline)", ["--data", str(ptb), "--valid", str(valid)]),):
-        r = train(args, "ptb_text", source)
-        row(args.out, what=label, tokens=0.93, mb=ptb.stat().st_size / 1e6, seconds=r["seconds"],
-            rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
-    prep = args.out / "ptb_prepared"
-    measure(rk("prepare", "lm", "--data", str(ptb), "--valid", str(valid), "--out", str(prep), "--overwrite"))
-    r = train(args, "ptb_map", ["--prepared", str(prep)])
-    row(args.out, what="PTB train from the map", tokens=0.93, mb=ptb.stat().st_size / 1e6, seconds=r["seconds"],
-        rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+    if not args.no_baselines:
+        ptb_rows(args, valid)
     for i, size in enumerate(args.sizes):
         corpus = args.out / f"corpus_{size:g}M.txt"
         n = build_corpus(corpus, size)
@@ -140,7 +146,7 @@ def main(argv=None) -> int:
         r = train(args, f"map_{size:g}M", ["--prepared", str(prep)])
         row(args.out, what="train from the map", tokens=n / 1e6, mb=mb, seconds=r["seconds"],
             rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
-        if i == 0:
+        if i == 0 and not args.no_baselines:
             r = train(args, f"text_{size:g}M", ["--data", str(corpus), "--valid", str(valid)])
             row(args.out, what="train from the text in memory (baseline)", tokens=n / 1e6, mb=mb,
                 seconds=r["seconds"], rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
