@@ -225,3 +225,21 @@ def test_prepared_keeps_its_own_tokenizer(tmp_path, capsys):
     assert main(["prepare", "lm", "--data", str(tmp_path / "t.txt"), "--out", str(tmp_path / "p")]) == 0
     one_error_line(capsys, ["train", "lm", "--prepared", str(tmp_path / "p"), "--tokenizer", "char", "--out",
                             str(tmp_path / "r")], "chosen by `rnnkit prepare lm`")
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_old_lm_run_without_a_tokenizer_entry_samples_as_before(tmp_path, level):
+    (tmp_path / "t.txt").write_text(corpus_text(60))
+    data = lm.LMDataConfig(train=str(tmp_path / "t.txt"), level=level, batch_size=4, bptt=8)
+    corpus = data.load()
+    lm.fit(tmp_path / "r", data, lm.RNNLMConfig(vocab_size=len(corpus.vocab), hidden=8, layers=1),
+           TrainConfig(epochs=1, **dict(device="cpu", progress=False, tensorboard=False)))
+    before = lm.sample_text(lm.load_run(tmp_path / "r"), "the cat", 30, seed=1)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    del config["task"]["tokenizer"]  # what rnnkit wrote before tokenizers existed
+    for key in ("prepared", "tokenizer", "vocab_size", "lang"):
+        del config["data"][key]
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    old = lm.load_run(tmp_path / "r")
+    assert old.task.tokenizer.kind == {"char": "char", "word": "whitespace"}[level]
+    assert lm.sample_text(old, "the cat", 30, seed=1) == before
