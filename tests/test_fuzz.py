@@ -372,7 +372,8 @@ WEIGHTS = ("weights.safetensors", "best.safetensors", "checkpoint.safetensors")
 COMMON_FILES = ("config.json", *WEIGHTS, "trainer_state.json", "metrics.jsonl")
 RUN_FILES = {
     "lm": ("vocab.json",), "classify": ("vocab.json",), "tag": ("vocab.json", "tags.json"),
-    "forecast": ("normalizer.json",), "seq2seq": ("src_vocab.json", "tgt_vocab.json"), "one2seq": ("tgt_vocab.json",),
+    "forecast": ("normalizer.json",), "seq2seq": ("src_vocab.json", "tgt_vocab.json", "tokenizer.model"),
+    "one2seq": ("tgt_vocab.json", "tokenizer.model"),
     "tree": ("vocab.json",),
 }
 TRAIN_TASK = {"one2seq": "seq2seq"}
@@ -423,7 +424,7 @@ class RunCorruption:
 
 
 def run_corruptions(name: str) -> st.SearchStrategy[RunCorruption]:
-    kinds = ANY_KINDS + KINDS_BY_SUFFIX[Path(name).suffix]
+    kinds = ANY_KINDS + KINDS_BY_SUFFIX.get(Path(name).suffix, ())  # .model (sentencepiece): bytes only
     return st.builds(RunCorruption, st.sampled_from(kinds), st.integers(0, 10**6), st.integers(1, 4),
                      st.binary(min_size=1, max_size=200), st.sampled_from(WRONG))
 

@@ -93,8 +93,11 @@ def test_cli_train_translate_eval(tmp_path, capsys, monkeypatch):
         out = translate(seq2seq.load_run(run), ["a b", long])
     assert len(out[1].src_tokens) == 100
     assert main(["eval", str(run), "--src", str(src), "--tgt", str(tgt)]) == 0
-    values = capsys.readouterr().out.split()
+    printed = capsys.readouterr().out.splitlines()
+    values = printed[0].split()
     metrics = dict(zip(values[::2], map(float, values[1::2])))
+    assert printed[1].startswith("sacrebleu: nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert printed[2].startswith("bleu_tok ")
     assert metrics["ppl"] == pytest.approx(math.exp(metrics["loss"]), rel=1e-3)
     hyps = [t.text for t in translate(seq2seq.load_run(run), src_lines)]
     assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [tgt_lines]).score, abs=1e-3)

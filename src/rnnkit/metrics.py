@@ -98,3 +98,31 @@ def format_report(cm: np.ndarray, labels: Sequence[str]) -> str:
     for k, label in enumerate(labels):
         lines.append(f"{label:>{width}}" + "".join(f"{int(v):>{cell}}" for v in cm[k]))
     return "\n".join(lines)
+
+
+# ---- translation: BLEU and chrF (sacrebleu) -----------------------------------------------------------------
+
+
+def translation_scores(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False) -> dict:
+    """Corpus BLEU and chrF of detokenised `hypotheses` against raw `references` (one reference per sentence),
+    computed by sacrebleu with its defaults (BLEU: 13a tokenisation, exp smoothing; chrF: n = 6, beta = 2),
+    so the numbers compare with published sacreBLEU scores; `lowercase`: case-insensitive (runs trained on
+    lowercased text). Returns {"bleu", "chrf", "bleu_signature", "chrf_signature"}."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    bleu, chrf = BLEU(lowercase=lowercase), CHRF(lowercase=lowercase)
+    refs = [list(references)]
+    return {"bleu": bleu.corpus_score(list(hypotheses), refs).score,
+            "chrf": chrf.corpus_score(list(hypotheses), refs).score,
+            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+
+
+def tokenized_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
+    """BLEU on the run's own tokens (sacrebleu with tokenize="none"): comparable only between runs that
+    tokenise alike; the second line of `rnnkit eval`."""
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(tokenize="none").corpus_score([" ".join(h) for h in hypotheses],
+                                              [[" ".join(r) for r in references]]).score

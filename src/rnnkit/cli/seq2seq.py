@@ -13,8 +13,10 @@ def register(train_sub, sub) -> None:
     from rnnkit.tasks.seq2seq import SPEC
 
     p = add_train_command(train_sub, SPEC, help="train an encoder-decoder (sequence or vector -> sequence)",
-                          description="Encoder-decoder with attention. Files: one sentence per line, UTF-8 or "
-                          ".gz; line i of --src is the translation of line i of --tgt.")
+                          description="Encoder-decoder with attention. Data: --data pairs.tsv (source<TAB>target "
+                          "per line), or --src and --tgt (one sentence per line; line i of --src is the "
+                          "translation of line i of --tgt); UTF-8 or .gz. Default tokenizer: one "
+                          "sentencepiece BPE model of at most 8000 pieces for both sides.")
     p.set_defaults(run=lambda args: run_train(args, SPEC, _describe))
 
     p = sub.add_parser("translate", help="translate stdin (one sentence per line) with a seq2seq run")
@@ -48,7 +50,11 @@ def evaluate(args) -> int:
 
     metrics = evaluate_files(args.run_dir, args.src, args.tgt, args.beam, args.length_penalty, args.batch_size,
                              args.replace_unk, args.max_len_a, args.max_len_b)
+    signatures = {k: metrics.pop(k) for k in ("bleu_signature", "chrf_signature")}
+    tokenized = metrics.pop("bleu_tok")
     print_metrics(metrics)
+    print(f"sacrebleu: {signatures['bleu_signature']} | {signatures['chrf_signature']}")
+    print(f"bleu_tok {tokenized:.4f} (BLEU on the run's own tokens; not comparable across tokenizers)")
     return 0
 
 

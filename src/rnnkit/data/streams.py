@@ -9,12 +9,17 @@ are dropped). Batch i is the window of `bptt` steps starting at step s = i*bptt 
 
 so batch i+1 continues batch i in every row: the recurrent state at the end of batch i is the right
 initial state for batch i+1 (truncated BPTT; `carries_state = True`).
+
+`MappedLMStream` gives the same batches from a memory-mapped token array (`rnnkit prepare lm`): a window
+reads only its B slices of the map, so memory does not grow with the corpus; `make_stream` picks the class
+from the array's type (a torch tensor: LMStream; a NumPy array or memmap: MappedLMStream).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -109,6 +114,64 @@ class _Shard(LMStream):
         self.batch_size = columns.shape[0]
         self.bptt = bptt
         self.ids = columns.reshape(-1)
+
+
+class MappedLMStream(LMStream):
+    """LMStream's windows read from a 1-D NumPy array or memmap of token ids (any integer dtype) without
+    copying it: column b is the slice [b*M, (b+1)*M) of the array, batch i its steps s .. s+T (see the module
+    docstring). `shard` keeps disjoint columns per process, as LMStream does."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, _rows: range | None = None,
+                 _m: int | None = None):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        if bptt <= 0:
+            raise ValueError(f"bptt must be > 0, got {bptt}")
+        if ids.ndim != 1:
+            raise ValueError(f"expected a 1-D token array, got shape {ids.shape}")
+        m = _m if _m is not None else len(ids) // batch_size
+        if m < 2:
+            raise ValueError(f"a stream of {len(ids)} tokens is too short for batch size {batch_size}: "
+                             f"each of the {batch_size} columns needs at least 2 tokens")
+        self.array, self.bptt, self.m = ids, bptt, m
+        self.rows = _rows if _rows is not None else range(batch_size)
+        self.batch_size = len(self.rows)
+        self._starts = np.asarray(self.rows, dtype=np.int64) * m  # (B,) offset of each column in the array
+
+    @property
+    def num_steps(self) -> int:
+        return self.m - 1
+
+    @property
+    def num_tokens(self) -> int:
+        return self.batch_size * self.num_steps
+
+    def window(self, s: int, t: int) -> torch.Tensor:
+        """(B, t + 1) int64: steps s .. s + t of every column."""
+        a = self.array
+        rows = [a[o + s: o + s + t + 1] for o in self._starts.tolist()]
+        return torch.from_numpy(np.stack(rows).astype(np.int64))
+
+    def get(self, i: int, epoch: int = 0) -> LMBatch:
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} out of range for {len(self)} batches")
+        s = i * self.bptt
+        t = min(self.bptt, self.num_steps - s)
+        w = self.window(s, t)
+        return LMBatch(w[:, :-1], w[:, 1:])
+
+    def shard(self, rank: int, world_size: int) -> MappedLMStream:
+        if self.batch_size % world_size:
+            raise ValueError(f"batch size {self.batch_size} is not divisible by {world_size} processes")
+        per = self.batch_size // world_size
+        return MappedLMStream(self.array, per, self.bptt, self.rows[rank * per: (rank + 1) * per], self.m)
+
+
+def make_stream(ids, batch_size: int, bptt: int) -> LMStream:
+    """LMStream over a torch tensor; MappedLMStream over a NumPy array or memmap (same batches)."""
+    if isinstance(ids, np.ndarray):
+        return MappedLMStream(ids, batch_size, bptt)
+    return LMStream(ids, batch_size, bptt)
 
 
 class RollingWindows:

@@ -192,6 +192,44 @@ def iter_lines(path: str | os.PathLike, expected: str = TEXT) -> Iterator[tuple[
             raise _gzip_error(path, number, e, expected) from None
 
 
+def iter_chunks(path: str | os.PathLike, expected: str = TEXT, size: int = 1 << 23) -> Iterator[tuple[int, str]]:
+    """(first line number, text) pieces of about `size` bytes of a file too big to hold at once, each ending
+    at a line end (the last one at the end of the file), with the checks of `read_text`; the pieces joined are
+    `read_text`'s string (a leading BOM dropped). A file holding no text at all is DataError "file is empty"."""
+    path = _checked(path, expected)
+    try:
+        raw = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: could not read the file ({e.strerror or e}); expected {expected}") from None
+    with raw:
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        if path.suffix == ".gz" and not gzipped:
+            raise _not_gzip(path, raw.read(64), expected)
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        line, pending, blank = 1, b"", True
+        while True:
+            try:
+                block = f.read(size)
+            except _GZIP_ERRORS as e:
+                raise _gzip_error(path, line - 1 + pending.count(b"\n"), e, expected) from None
+            data = pending + block
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            if cut == 0 and block:  # no line end yet: keep reading
+                pending = data
+                continue
+            piece, pending = data[:cut], data[cut:]
+            if piece:
+                text = decode(path, piece, expected, first_line=line)
+                blank = blank and not text.strip()
+                yield line, text
+                line += piece.count(b"\n")
+            if not block:
+                break
+        if blank:
+            raise DataError(f"{path}: file is empty (expected {expected})")
+
+
 def read_json(path: str | os.PathLike, expected: str = "JSON"):
     """The parsed JSON value of a file; DataError `file:line: expected JSON, found ...` when it is not JSON
     (plus every check of `read_text`). The caller checks the value's types against `expected`."""

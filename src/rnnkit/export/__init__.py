@@ -81,6 +81,8 @@ def export_run(run, out, source: str | None = None, weights: str = "best") -> Pa
             onnx.checker.check_model(model, full_check=True)
             onnx.save(model, tmp / f"{name}.onnx")
         (tmp / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
+        for name, tokenizer in _tokenizer_files(run).items():  # sentencepiece models, named in model.json
+            tokenizer.save(tmp / name)
         shutil.copyfile(Path(__file__).with_name("runtime.py"), tmp / "rnnkit_runtime.py")
         if out.exists():
             shutil.rmtree(out)
@@ -146,7 +148,8 @@ def describe(run, task: str, graphs: dict, source: str | None, weights: str) -> 
 def _classify_meta(run) -> dict:
     t = run.task
     return {"labels": t.labels, "vocab": {"tokens": t.vocab.itos, "unk": t.vocab.stoi[t.vocab.unk], "pad": 0},
-            "preprocessing": {"split": "whitespace", "lower": t.lower, "unknown": "the unk id",
+            "tokenizer": t.tokenizer.to_dict(),
+            "preprocessing": {"split": t.tokenizer.kind, "lower": t.lower, "unknown": "the unk id",
                               "padding": "pad id after each row's length; lengths >= 1"}}
 
 
@@ -175,6 +178,11 @@ def _forecast_meta(run) -> dict:
                                         "in the data's units (normalised inside the graph)"}}
 
 
+def _tokenizer_files(run) -> dict:
+    files = getattr(run.task, "tokenizer_files", None)
+    return files() if callable(files) else {}
+
+
 def _lm_meta(run) -> dict:
     t, c = run.task, run.model.config
     if not hasattr(run.model, "rnn"):  # NPLM: the state is the n-1 previous token ids
@@ -183,8 +191,9 @@ def _lm_meta(run) -> dict:
     else:
         state = {"names": ["h", "c"] if c.cell in ("lstm", "ln-lstm") else ["h"], "shape": [c.layers, "B", c.hidden],
                  "dtype": "float32", "initial": "zeros"}
+    tokens = "characters" if t.level == "char" else f"{t.tokenizer.kind} tokens of each line, then <eos>"
     return {"vocab": {"tokens": t.vocab.itos, "unk": t.vocab.stoi[t.vocab.unk]}, "level": t.level, "state": state,
-            "preprocessing": {"tokens": "characters" if t.level == "char" else "whitespace words, <eos> per line"}}
+            "tokenizer": t.tokenizer.to_dict(), "preprocessing": {"tokens": tokens}}
 
 
 def _seq2seq_meta(run) -> dict:
@@ -192,8 +201,10 @@ def _seq2seq_meta(run) -> dict:
     vocab = lambda v: None if v is None else {"tokens": v.itos}  # noqa: E731
     return {"src_vocab": vocab(t.src_vocab), "tgt_vocab": vocab(t.tgt_vocab), "level": t.level,
             "lowercase": t.lowercase, "max_len": t.max_len, "one_to_seq": t.src_vocab is None,
+            "tokenizer": {"src": t.src_tokenizer.to_dict(), "tgt": t.tgt_tokenizer.to_dict(), "joint": t.joint},
             "specials": {"pad": 0, "unk": 1, "bos": 2, "eos": 3}, "attention": c.attention,
-            "preprocessing": {"src": "tokens (words or characters), unknown -> 1, padded with 0, no <bos>/<eos>",
+            "preprocessing": {"src": "tokens of tokenizer.src (a sentencepiece model: its file in this directory), "
+                                     "unknown -> 1, padded with 0, no <bos>/<eos>",
                               "search": "rnnkit_runtime.greedy / beam_search"}}
 
 

@@ -59,8 +59,9 @@ class Engine:
 
     def texts(self, inputs, what: str = "text") -> list[list[str]]:
         out = []
+        split = getattr(self.run.task, "tokenize", str.split)  # a classify run's own tokenizer; tag: words
         for k, x in enumerate(inputs):
-            tokens = x.split() if isinstance(x, str) else x
+            tokens = split(x) if isinstance(x, str) else x
             if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
                 raise InputError(f"inputs[{k}]: expected a {what} (a string, or a list of tokens)")
             if not tokens:
@@ -240,10 +241,10 @@ class LMEngine(Engine):
     endpoint = "generate"
 
     def prime_ids(self, prime: str) -> tuple[list[str], list[int]]:
-        from rnnkit.data import EOS, tokenize
+        from rnnkit.data import EOS
 
         vocab, level = self.run.task.vocab, self.run.task.level
-        tokens = tokenize(prime, level) if prime else []
+        tokens = self.run.task.tokenize(prime) if prime else []
         if len(tokens) > self.limits.max_tokens:
             raise InputError(f"prime: {len(tokens)} tokens, more than the limit of {self.limits.max_tokens}")
         start = tokens or [EOS if level == "word" else ("\n" if "\n" in vocab else vocab.itos[-1])]
@@ -281,13 +282,17 @@ class LMEngine(Engine):
             last, state = last[0], dict(zip(names, new))
 
     def join(self, tokens: list[str]) -> str:
-        from rnnkit.data import detokenize
+        from rnnkit.data import EOS
 
-        level = self.run.task.level
-        return detokenize(tokens, level) if level == "char" else " " + detokenize(tokens, level)
+        task = self.run.task
+        if task.tokenizer.subword:  # pieces carry their own word boundaries ("▁"), so a prime continues
+            return "".join("\n" if t == EOS else t for t in tokens).replace("\u2581", " ")
+        text = task.detokenize(tokens)
+        return text if task.level == "char" else " " + text
 
     def info(self):
-        return {"level": self.run.task.level, "vocab_size": len(self.run.task.vocab)}
+        return {"level": self.run.task.level, "tokenizer": self.run.task.tokenizer.kind,
+                "vocab_size": len(self.run.task.vocab)}
 
 
 def sample(logits: np.ndarray, options, rng) -> int:
@@ -314,8 +319,6 @@ class Seq2SeqEngine(Engine):
     endpoint = "translate"
 
     def check(self, inputs):
-        from rnnkit.data.parallel import tokenize_line
-
         t = self.run.task
         if t.src_vocab is None:
             raise InputError("this is a one→sequence run: its inputs are vectors, which /v1/translate does not take")
@@ -323,7 +326,7 @@ class Seq2SeqEngine(Engine):
         for k, x in enumerate(inputs):
             if not isinstance(x, str):
                 raise InputError(f"inputs[{k}]: expected a sentence (a string)")
-            tokens = tokenize_line(x, t.level, t.lowercase)
+            tokens = t.tokenize(x)  # the run's own tokenizer (sentencepiece, moses, words, characters)
             if not tokens:
                 raise InputError(f"inputs[{k}]: expected at least one token, found an empty sentence")
             if len(tokens) > min(self.limits.max_tokens, t.max_len or self.limits.max_tokens):
@@ -337,18 +340,16 @@ class Seq2SeqEngine(Engine):
         results = [None] * len(items)
         for beam in sorted({it[2] for it in items}):
             rows = [i for i, it in enumerate(items) if it[2] == beam]
-            for i, r in zip(rows, self._translate([items[i][1] for i in rows], beam)):
+            for i, r in zip(rows, self._translate([items[i][1] for i in rows], beam, [items[i][0] for i in rows])):
                 results[i] = r if items[i][3] else {k: v for k, v in r.items() if k != "attention"}
         return results
 
-    def _translate(self, token_lists, beam: int) -> list[dict]:
-        from rnnkit.data.parallel import detokenize_line
+    def _translate(self, token_lists, beam: int, sentences=None) -> list[dict]:
         from rnnkit.tasks import decode
 
         t = self.run.task
         if self.backend == "torch":
-            out = decode.translate(self.run, [" ".join(x) if t.level == "word" else "".join(x) for x in token_lists],
-                                   beam=beam)
+            out = decode.translate(self.run, sentences, beam=beam)
             return [{"tokens": tr.tokens, "text": tr.text, "score": tr.score, "src_tokens": tr.src_tokens,
                      "attention": None if tr.attention is None else tr.attention.tolist()} for tr in out]
         from rnnkit.export import runtime
@@ -361,15 +362,15 @@ class Seq2SeqEngine(Engine):
         out = []
         for x, h in zip(token_lists, hyps):
             words = t.tgt_vocab.decode(h["tokens"])
-            out.append({"tokens": words, "text": detokenize_line(words, t.level), "score": h["score"],
+            out.append({"tokens": words, "text": t.detokenize(words), "score": h["score"],
                         "src_tokens": x, "attention": None if h["attention"] is None else h["attention"].tolist()})
         return out
 
     def info(self):
-        vocab, level = self.run.task.src_vocab, self.run.task.level
-        words = [] if vocab is None else vocab.itos[4:9]
-        return {"attention": self.run.model.config.attention, "level": level,
-                "example": (" " if level == "word" else "").join(words)}
+        task = self.run.task
+        words = [] if task.src_vocab is None else task.src_vocab.itos[4:9]
+        return {"attention": self.run.model.config.attention, "level": task.level,
+                "tokenizer": task.src_tokenizer.kind, "example": task.src_tokenizer.decode(words)}
 
 
 ENGINES = {"classify": ClassifyEngine, "tag": TagEngine, "forecast": ForecastEngine, "tree": TreeEngine,

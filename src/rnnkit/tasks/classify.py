@@ -39,6 +39,7 @@ from rnnkit.config import from_dict, opt
 from rnnkit.data import PAD, UNK, DataError, PaddedBatches, Vocab, pad
 from rnnkit.data.tabular import parse_column, read_table
 from rnnkit.data.text import read_text
+from rnnkit.data.tokenizers import KINDS, Tokenizer, make_tokenizer, tokenizer_of
 from rnnkit.metrics import classification_metrics
 from rnnkit.nn.attention import context, masked_softmax
 from rnnkit.tasks import driver
@@ -172,11 +173,19 @@ class ClassifyTask:
     monitor = "accuracy"
     monitor_mode = "max"
 
-    def __init__(self, vocab: Vocab, labels: list[str], lower: bool = False):
+    def __init__(self, vocab: Vocab, labels: list[str], lower: bool = False, tokenizer: Tokenizer | None = None):
         if len(labels) < 2:
             raise ValueError(f"a classifier needs at least 2 labels, got {labels}")
         self.vocab, self.labels, self.lower = vocab, list(labels), lower
+        self.tokenizer = tokenizer or Tokenizer("whitespace")
         self.label_index = {label: k for k, label in enumerate(self.labels)}
+
+    def tokenize(self, text: str) -> list[str]:
+        """A raw text -> the run's tokens (a subword model sees the lowercased text when `lower`)."""
+        return self.tokenizer.encode(text.lower() if self.lower and self.tokenizer.subword else text)
+
+    def tokenizer_files(self) -> dict:
+        return {self.tokenizer.file: self.tokenizer} if self.tokenizer.subword else {}
 
     def confusion(self, totals: dict) -> np.ndarray:
         K = len(self.labels)
@@ -187,7 +196,7 @@ class ClassifyTask:
         return {"loss": loss, **classification_metrics(self.confusion(totals), self.labels)}
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "labels": self.labels, "lower": self.lower}
+        return {"name": self.name, "labels": self.labels, "lower": self.lower, "tokenizer": self.tokenizer.to_dict()}
 
     def encode(self, tokens: list[str]) -> list[int]:
         return self.vocab.encode([t.lower() for t in tokens] if self.lower else tokens)
@@ -233,6 +242,11 @@ class ClassifyDataConfig:
         "SST: 5 classes, or negative/positive with neutral sentences dropped", choices=tuple(SST_LABELS)))
     phrases: bool = field(default=False, metadata=opt("SST: also train on every labelled phrase (subtree)"))
     lower: bool = field(default=False, metadata=opt("lower-case the tokens"))
+    tokenizer: str | None = field(default=None, metadata=opt(
+        "none: whitespace words (tsv/csv; SST trees: the texts of their leaves)", choices=KINDS))
+    vocab_size: int | None = field(default=None, metadata=opt(
+        "subword pieces (none: at most 8000, fewer if the data has fewer)"))
+    lang: str = field(default="en", metadata=opt("language code (moses)"))
     min_freq: int = field(default=1, metadata=opt("rarer words become <unk>"))
     valid_fraction: float = field(default=0.1, metadata=opt("held out of --data when there is no --valid"))
     vectors: str | None = field(default=None, metadata=opt(
@@ -257,14 +271,27 @@ class ClassifyDataConfig:
     def format_of(self, path) -> str:
         return detect_format(path) if self.format == "auto" else self.format
 
-    def read(self, path, labelled: bool = True, phrases: bool = False) -> list[Example]:
-        """Examples of `path` in this config's format (texts only if not `labelled`; tsv/csv only)."""
+    def read(self, path, labelled: bool = True, phrases: bool = False, task: ClassifyTask | None = None
+             ) -> list[Example]:
+        """Examples of `path` in this config's format (texts only if not `labelled`; tsv/csv only), tokenised
+        by `task`'s tokenizer (None: whitespace words)."""
         fmt = self.format_of(path)
         if fmt == "sst":
-            return read_sst(path, self.sst_labels, phrases)
+            examples = read_sst(path, self.sst_labels, phrases)
+            if task is not None and task.tokenizer.kind != "whitespace":
+                examples = [Example(task.tokenize(" ".join(e.tokens)), e.label, e.where) for e in examples]
+            return examples
         rows = read_table(path, self.text_column, self.label_column if labelled else None, self.header,
                           "\t" if fmt == "tsv" else ",", self.quoting)
-        return [Example(r.text.split(), r.label, f"{path}:{r.line}") for r in rows]
+        split = task.tokenize if task is not None else str.split
+        return [Example(split(r.text), r.label, f"{path}:{r.line}") for r in rows]
+
+    def make_tokenizer(self) -> Tokenizer:
+        """The --tokenizer, a subword model trained on the texts of --data."""
+        kind = self.tokenizer or "whitespace"
+        texts = lambda: (" ".join(e.tokens).lower() if self.lower else " ".join(e.tokens)  # noqa: E731
+                         for e in self.read(self.train))
+        return make_tokenizer(kind, texts, self.vocab_size, str(self.train), self.lang)
 
 
 def detect_format(path) -> str:
@@ -317,7 +344,13 @@ class ClassifyCorpus:
 def load_corpus(data: ClassifyDataConfig, task: ClassifyTask | None = None) -> ClassifyCorpus:
     """Read train (and valid) examples, build the vocabulary and the label set from train (unless `task` is
     given, as when resuming), and encode. The vocabulary counts sentences, not the extra SST phrases."""
-    sentences = data.read(data.train)
+    tokenizer, reader = None, None  # reader: whose tokenizer splits the texts (None: whitespace)
+    if task is not None:
+        reader = task if task.tokenizer.kind != "whitespace" else None
+    elif (data.tokenizer or "whitespace") != "whitespace":
+        tokenizer = data.make_tokenizer()
+        reader = ClassifyTask(Vocab([PAD, UNK]), ["a", "b"], data.lower, tokenizer)  # it only tokenises
+    sentences = data.read(data.train, task=reader)
     rng = np.random.default_rng(data.split_seed)
     if data.valid is None:
         order = rng.permutation(len(sentences))
@@ -326,19 +359,24 @@ def load_corpus(data: ClassifyDataConfig, task: ClassifyTask | None = None) -> C
         sentences = [sentences[i] for i in sorted(order[n_valid:])]
         source = f"{data.valid_fraction:.0%} of {data.train} (seed {data.split_seed})"
     else:
-        valid, source = data.read(data.valid), str(data.valid)
+        valid, source = data.read(data.valid, task=reader), str(data.valid)
     train = sentences
     if data.phrases and data.format_of(data.train) == "sst":
+        phrases = data.read(data.train, phrases=True, task=reader)
         if data.valid is not None:
-            train = read_sst(data.train, data.sst_labels, phrases=True)
+            train = phrases
         else:  # phrases of the training part only
             held = {tuple(e.tokens) for e in valid}
-            train = [e for e in read_sst(data.train, data.sst_labels, phrases=True) if tuple(e.tokens) not in held]
+            train = [e for e in phrases if tuple(e.tokens) not in held]
     if task is None:
         fmt = data.format_of(data.train)
         labels = SST_LABELS[data.sst_labels] if fmt == "sst" else label_order(e.label for e in train)
-        lowered = (t.lower() if data.lower else t for e in sentences for t in e.tokens)
-        task = ClassifyTask(Vocab.build(lowered, data.min_freq, specials=(PAD, UNK)), labels, data.lower)
+        if tokenizer is not None and tokenizer.subword:
+            vocab = Vocab([PAD, UNK, *tokenizer.pieces()])
+        else:
+            vocab = Vocab.build((t.lower() if data.lower else t for e in sentences for t in e.tokens), data.min_freq,
+                                specials=(PAD, UNK))
+        task = ClassifyTask(vocab, labels, data.lower, tokenizer)
     encode = lambda examples: [(task.encode(e.tokens), task.label_id(e.label, e.where)) for e in examples]  # noqa
     return ClassifyCorpus(task, encode(train), encode(valid), source)
 
@@ -392,7 +430,7 @@ class ClassifySpec:
         return make_batches(corpus, data, seed)
 
     def run_files(self, corpus: ClassifyCorpus, config: ClassifierConfig) -> tuple[dict, dict]:
-        return {"vocab.json": corpus.task.vocab}, {"task": corpus.task.to_dict()}
+        return {"vocab.json": corpus.task.vocab, **corpus.task.tokenizer_files()}, {"task": corpus.task.to_dict()}
 
     def load(self, run_dir: Path, config: dict) -> tuple[RNNClassifier, ClassifyTask]:
         model_config = model_from(self, run_dir, config)
@@ -401,7 +439,11 @@ class ClassifySpec:
         if len(labels) != model_config.num_classes or not all(isinstance(x, str) for x in labels):
             raise DataError(f"{run_dir / 'config.json'}: task.labels: expected {model_config.num_classes} label "
                             f"strings (model.num_classes), found {labels!r}")
-        task = ClassifyTask(vocab, labels, task_field(config, run_dir, "lower", bool, False))
+        tokenizer = tokenizer_of(config["task"], run_dir, f"{run_dir / 'config.json'}: task")
+        if tokenizer.subword and vocab.itos[2:] != tokenizer.pieces():
+            raise DataError(f"{run_dir / 'vocab.json'}: expected the pieces of {run_dir / tokenizer.file} after "
+                            "the specials, found other tokens; the run directory's files do not belong together")
+        task = ClassifyTask(vocab, labels, task_field(config, run_dir, "lower", bool, False), tokenizer)
         return RNNClassifier(model_config), task
 
 
@@ -463,10 +505,11 @@ def read_input(run: LoadedClassifier, path, input_format: str = "text") -> list[
     format ("tsv"/"csv" with its columns and a label column if present, or "sst"; labels are checked)."""
     if input_format == "text":
         lines = read_text(path).split("\n")
-        return [Example(line.split(), None, f"{path}:{n}") for n, line in enumerate(lines, 1) if line.strip()]
+        return [Example(run.task.tokenize(line), None, f"{path}:{n}") for n, line in enumerate(lines, 1)
+                if line.strip()]
     data = run.data
     data.format = input_format
-    examples = data.read(path)
+    examples = data.read(path, task=run.task)
     for e in examples:
         run.task.label_id(e.label, e.where)  # unknown label -> file:line error
     return examples
@@ -478,6 +521,7 @@ def evaluate_file(run: LoadedClassifier, path, input_format: str = "auto", batch
 
     data = run.data
     data.format = input_format
-    examples = [(run.task.encode(e.tokens), run.task.label_id(e.label, e.where)) for e in data.read(path)]
+    examples = [(run.task.encode(e.tokens), run.task.label_id(e.label, e.where))
+                for e in data.read(path, task=run.task)]
     batches = PaddedBatches(examples, collate, batch_size, shuffle=False, length=lambda e: len(e[0]))
     return evaluate(run.model, run.task, batches)

@@ -32,16 +32,16 @@ from rnnkit.config import defaults, from_dict, opt
 from rnnkit.data import (
     EOS,
     LEVELS,
-    UNK,
     DataError,
     LMBatch,
     LMStream,
     Vocab,
     bundled_path,
-    detokenize,
     read_text,
-    tokenize,
 )
+from rnnkit.data.prepared import open_prepared, specials_for, stream_tokens, subword_vocab
+from rnnkit.data.streams import make_stream
+from rnnkit.data.tokenizers import FROM_LEVEL, KINDS, Tokenizer, make_tokenizer, tokenizer_of
 from rnnkit.generate import SamplingOptions, generate
 from rnnkit.tasks import driver
 from rnnkit.tasks.driver import cell_names, sized_config
@@ -148,41 +148,57 @@ def build_model(config) -> nn.Module:
 # ---- the task: data, metrics, run directories ------------------------------------------------------
 
 
-def specials_for(level: str) -> tuple[str, ...]:
-    """`<unk>` at both levels (characters unseen in training map to it); `<eos>` ends each line of words."""
-    return (UNK,) if level == "char" else (UNK, EOS)
-
-
 @dataclass
 class LMCorpus:
     vocab: Vocab
     level: str
-    train: torch.Tensor  # (N_train,) token indices
+    train: torch.Tensor  # (N_train,) token indices (a NumPy memmap for a prepared corpus)
     valid: torch.Tensor  # (N_valid,)
     valid_source: str  # the file, or "last 10% of <train file>"
     task: LMTask | None = None  # what the Trainer summarizes (set by the driver's prepare)
+    tokenizer: Tokenizer | None = None
 
 
 def load_corpus(train_path, valid_path=None, level: str = "char", min_freq: int = 1,
-                valid_fraction: float = 0.1, vocab: Vocab | None = None) -> LMCorpus:
+                valid_fraction: float = 0.1, vocab: Vocab | None = None, tokenizer: Tokenizer | str | None = None,
+                vocab_size: int | None = None, lang: str = "en") -> LMCorpus:
     """Read and tokenize the training text, build the vocabulary from it (unless given), and encode.
 
     Without `valid_path` the last `valid_fraction` of TRAIN's tokens are held back for validation
-    (char-rnn's split) and the vocabulary is built from the rest only."""
+    (char-rnn's split) and the vocabulary is built from the rest only. `tokenizer`: a Tokenizer, or a kind
+    (rnnkit.data.tokenizers.KINDS; a subword model is trained on TRAIN's lines), or None: the one `level`
+    names (char, or whitespace words)."""
     if not 0.0 < valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
-    train_tokens = tokenize(read_text(train_path), level)
+    text = read_text(train_path)
+    if not isinstance(tokenizer, Tokenizer):
+        tokenizer = make_tokenizer(tokenizer or FROM_LEVEL[level], text.splitlines, vocab_size, str(train_path), lang)
+    level = "char" if tokenizer.kind == "char" else "word"
+    train_tokens = stream_tokens(text, tokenizer)
+    del text
     if valid_path is not None:
-        valid_tokens = tokenize(read_text(valid_path), level)
+        valid_tokens = stream_tokens(read_text(valid_path), tokenizer)
         source = str(valid_path)
     else:
         n_valid = max(1, int(len(train_tokens) * valid_fraction))
         train_tokens, valid_tokens = train_tokens[:-n_valid], train_tokens[-n_valid:]
         source = f"last {valid_fraction:.0%} of {train_path}"
     if vocab is None:
-        vocab = Vocab.build(train_tokens, min_freq=min_freq, specials=specials_for(level))
+        vocab = subword_vocab(tokenizer) if tokenizer.subword else Vocab.build(
+            train_tokens, min_freq=min_freq, specials=specials_for(level))
     encode = lambda toks: torch.tensor(vocab.encode(toks), dtype=torch.long)  # noqa: E731
-    return LMCorpus(vocab, level, encode(train_tokens), encode(valid_tokens), source)
+    return LMCorpus(vocab, level, encode(train_tokens), encode(valid_tokens), source, tokenizer=tokenizer)
+
+
+def load_prepared(path, vocab: Vocab | None = None) -> LMCorpus:
+    """A corpus written by `rnnkit prepare lm` (rnnkit.data.prepared), its token ids memory-mapped;
+    `vocab` (a resumed run's) must be the corpus's own."""
+    corpus = open_prepared(path)
+    if vocab is not None and vocab != corpus.vocab:
+        raise DataError(f"{path}: vocab.json differs from the run's vocabulary; resume with the prepared corpus "
+                        "the run was started with")
+    return LMCorpus(corpus.vocab, corpus.level, corpus.train, corpus.valid, corpus.valid_source,
+                    tokenizer=corpus.tokenizer)
 
 
 # ---- verbs: fit, evaluate, sample --------------------------------------------------------------------
@@ -195,7 +211,14 @@ class LMDataConfig:
     train: str | None = field(default=None, metadata=opt(
         "training text (UTF-8, or .gz); none: the bundled tiny Shakespeare", flag="--data"))
     valid: str | None = field(default=None, metadata=opt("validation text; none: the last --valid-fraction"))
+    prepared: str | None = field(default=None, metadata=opt(
+        "a corpus written by `rnnkit prepare lm` (read as a memory map) instead of --data"))
     level: str = field(default="char", metadata=opt("characters or whitespace words", choices=LEVELS))
+    tokenizer: str | None = field(default=None, metadata=opt(
+        "none: what --level says (char, or whitespace words); else sets --level (char or word)", choices=KINDS))
+    vocab_size: int | None = field(default=None, metadata=opt(
+        "subword pieces (none: at most 8000, fewer if the data has fewer)"))
+    lang: str = field(default="en", metadata=opt("language code (moses)"))
     min_freq: int = field(default=1, metadata=opt("rarer words become <unk>"))
     valid_fraction: float = field(default=0.1, metadata=opt("held back from the end of --data without --valid"))
     batch_size: int = field(default=32, metadata=opt("B columns of the token stream"))
@@ -205,6 +228,16 @@ class LMDataConfig:
     def __post_init__(self):
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+        if self.tokenizer is not None:
+            if self.tokenizer not in KINDS:
+                raise ValueError(f"tokenizer must be one of {', '.join(KINDS)}, got {self.tokenizer!r}")
+            self.level = "char" if self.tokenizer == "char" else "word"
+        if self.prepared is not None and (self.train is not None or self.valid is not None):
+            raise ValueError("give --prepared DIR or --data/--valid, not both (the prepared corpus holds its "
+                             "validation tokens)")
+        if self.prepared is not None and (self.tokenizer is not None or self.vocab_size is not None):
+            raise ValueError("--tokenizer and --vocab-size are chosen by `rnnkit prepare lm`; a --prepared corpus "
+                             "keeps its own")
         for name in ("batch_size", "bptt", "eval_batch_size", "min_freq"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -213,12 +246,15 @@ class LMDataConfig:
     def train_path(self) -> Path:
         return Path(self.train) if self.train is not None else bundled_path()
 
-    def load(self, vocab: Vocab | None = None) -> LMCorpus:
-        return load_corpus(self.train_path, self.valid, self.level, self.min_freq, self.valid_fraction, vocab)
+    def load(self, vocab: Vocab | None = None, tokenizer: Tokenizer | None = None) -> LMCorpus:
+        if self.prepared is not None:
+            return load_prepared(self.prepared, vocab)
+        return load_corpus(self.train_path, self.valid, self.level, self.min_freq, self.valid_fraction, vocab,
+                           tokenizer or self.tokenizer, self.vocab_size, self.lang)
 
     def batches(self, corpus: LMCorpus) -> tuple[LMStream, LMStream]:
-        return (LMStream(corpus.train, self.batch_size, self.bptt),
-                LMStream(corpus.valid, min(self.eval_batch_size, max(1, len(corpus.valid) // 2)), self.bptt))
+        return (make_stream(corpus.train, self.batch_size, self.bptt),
+                make_stream(corpus.valid, min(self.eval_batch_size, max(1, len(corpus.valid) // 2)), self.bptt))
 
 
 def evaluate(model: nn.Module, task: LMTask, batches, device: str = "auto") -> dict:
@@ -231,7 +267,7 @@ def evaluate(model: nn.Module, task: LMTask, batches, device: str = "auto") -> d
 def evaluate_file(run_dir, data_path, batch_size: int = 10, bptt: int | None = None) -> dict:
     """Per-token loss and perplexity (words) or bits per character of a trained run on a text file."""
     run = load_run(run_dir)
-    tokens = tokenize(read_text(data_path), run.task.level)
+    tokens = run.task.tokenize(read_text(data_path))
     ids = torch.tensor(run.task.vocab.encode(tokens), dtype=torch.long)
     bptt = bptt or run.config.get("data", {}).get("bptt", 64)
     batch_size = max(1, min(batch_size, len(ids) // 2))
@@ -244,11 +280,11 @@ def sample_text(run: LoadedRun, prime: str = "", length: int = 500, num_samples:
                 options: SamplingOptions | None = None, seed: int | None = None) -> list[str]:
     """`num_samples` texts, each the prime followed by `length` generated tokens."""
     vocab, level = run.task.vocab, run.task.level
-    prime_tokens = tokenize(prime, level) if prime else []
+    prime_tokens = run.task.tokenize(prime) if prime else []
     start = prime_tokens or [EOS if level == "word" else ("\n" if "\n" in vocab else vocab.itos[-1])]
     run.model.eval()
     ids = generate(run.model, vocab.encode(start), length, num_samples, options, seed)
-    return [detokenize(prime_tokens + vocab.decode(row.tolist()), level) for row in ids]
+    return [run.task.detokenize(prime_tokens + vocab.decode(row.tolist())) for row in ids]
 
 
 # ---- the lifecycle: what language modelling tells the driver (rnnkit.tasks.driver) -----------------------
@@ -258,11 +294,11 @@ class LMSpec:
     name, description = "lm", "a language-model run"
     data_config, model_config, train_config = LMDataConfig, RNNLMConfig, TrainConfig
     model_configs = (RNNLMConfig, NPLMConfig)  # --model picks one; the command line offers both's options
-    path_fields = ("train", "valid")
+    path_fields = ("train", "valid", "prepared")
 
     def prepare(self, data: LMDataConfig, task: LMTask | None = None) -> LMCorpus:
-        corpus = data.load(None if task is None else task.vocab)
-        corpus.task = LMTask(corpus.vocab, data.level)
+        corpus = data.load(None if task is None else task.vocab, None if task is None else task.tokenizer)
+        corpus.task = LMTask(corpus.vocab, corpus.level, corpus.tokenizer)
         return corpus
 
     def model_defaults(self, options: dict) -> dict:
@@ -284,7 +320,7 @@ class LMSpec:
         return data.batches(corpus)
 
     def run_files(self, corpus: LMCorpus, config) -> tuple[dict, dict]:
-        return {"vocab.json": corpus.vocab}, {"task": corpus.task.to_dict()}
+        return {"vocab.json": corpus.vocab, **corpus.task.tokenizer_files()}, {"task": corpus.task.to_dict()}
 
     def load(self, run_dir: Path, config: dict):
         model_config = config_from_dict(config["model"], f"{run_dir / 'config.json'}: model")
@@ -292,7 +328,15 @@ class LMSpec:
         if level not in LEVELS:
             raise DataError(f"{run_dir / 'config.json'}: task.level: expected one of {LEVELS}, found {level!r}")
         vocab = load_vocab(run_dir, "vocab.json", model_config.vocab_size, "vocab_size", specials_for(level))
-        return build_model(model_config), LMTask(vocab, level)
+        tokenizer = tokenizer_of(config["task"], run_dir, f"{run_dir / 'config.json'}: task", level=level)
+        if (tokenizer.kind == "char") != (level == "char"):
+            raise DataError(f"{run_dir / 'config.json'}: task.level: expected "
+                            f"{'char' if tokenizer.kind == 'char' else 'word'} for a {tokenizer.kind} tokenizer, "
+                            f"found {level!r}")
+        if tokenizer.subword and vocab.itos[len(specials_for(level)):] != tokenizer.pieces():
+            raise DataError(f"{run_dir / 'vocab.json'}: expected the pieces of {run_dir / tokenizer.file} after "
+                            "the specials, found other tokens; the run directory's files do not belong together")
+        return build_model(model_config), LMTask(vocab, level, tokenizer)
 
 
 SPEC = LMSpec()
@@ -311,7 +355,7 @@ def fit(run_dir, data: LMDataConfig, model_config, train: TrainConfig, corpus: L
     `model_config.vocab_size` must match the corpus vocabulary (load the corpus first with `data.load()`).
     A time budget is `train.max_minutes`: a deadline the Trainer checks after every step."""
     corpus = corpus or data.load()
-    corpus.task = LMTask(corpus.vocab, data.level)
+    corpus.task = LMTask(corpus.vocab, corpus.level, corpus.tokenizer)
     return driver.fit(SPEC, run_dir, data, model_config, train, overwrite=overwrite, prepared=corpus,
                       callbacks=callbacks)
 

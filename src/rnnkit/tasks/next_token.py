@@ -13,7 +13,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rnnkit.data import LEVELS, Vocab
+from rnnkit.data import EOS, LEVELS, Vocab
+from rnnkit.data.prepared import stream_tokens
+from rnnkit.data.tokenizers import FROM_LEVEL, Tokenizer
 
 LN2 = math.log(2.0)
 
@@ -55,14 +57,36 @@ class LMTask:
     monitor = "loss"
     monitor_mode = "min"
 
-    def __init__(self, vocab: Vocab, level: str):
+    def __init__(self, vocab: Vocab, level: str, tokenizer: Tokenizer | None = None):
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
         self.vocab = vocab
         self.level = level
+        self.tokenizer = tokenizer or Tokenizer(FROM_LEVEL[level])
 
     def summarize(self, totals: dict) -> dict:
         return summarize_lm(totals, self.level)
 
+    def tokenize(self, text: str) -> list[str]:
+        """Text -> the run's token stream (characters; or each line's tokens and <eos>)."""
+        return stream_tokens(text, self.tokenizer)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        """Tokens -> text: characters joined; else each <eos> ends a line, whose tokens the tokenizer joins."""
+        if self.level == "char":
+            return "".join(tokens)
+        lines, line = [], []
+        for tok in tokens:
+            if tok == EOS:
+                lines.append(self.tokenizer.decode(line))
+                line = []
+            else:
+                line.append(tok)
+        lines.append(self.tokenizer.decode(line))
+        return "\n".join(lines)
+
+    def tokenizer_files(self) -> dict:
+        return {self.tokenizer.file: self.tokenizer} if self.tokenizer.subword else {}
+
     def to_dict(self) -> dict:
-        return {"name": self.name, "level": self.level}
+        return {"name": self.name, "level": self.level, "tokenizer": self.tokenizer.to_dict()}

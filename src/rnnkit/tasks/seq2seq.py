@@ -33,22 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import opt
-from rnnkit.data import BOS, EOS, PAD, UNK, DataError, PaddedBatches, Vocab, pad
-from rnnkit.data.parallel import ParallelText, read_parallel, read_vectors_and_targets
+from rnnkit.data import BOS, PAD, UNK, DataError, Vocab
+from rnnkit.data.tokenizers import FROM_LEVEL, Tokenizer, tokenizer_of
 from rnnkit.nn.attention import ATTENTIONS, NEEDS_EQUAL_SIZES, make_attention
 from rnnkit.nn.cells import LSTMState, map_state
 from rnnkit.tasks import driver
 from rnnkit.tasks.driver import cell_names, model_from, sized_config
 from rnnkit.tasks.runs import LoadedRun, load_vocab, task_field
+from rnnkit.tasks.seq2seq_data import SPECIALS, Seq2SeqBatch, Seq2SeqData, collate  # noqa: F401 (re-exported)
 from rnnkit.train import TrainConfig
-
-SPECIALS = (PAD, UNK, BOS, EOS)  # indices 0, 1, 2, 3 in both vocabularies
 
 
 def attention_names() -> tuple[str, ...]:
@@ -93,14 +91,6 @@ class Seq2SeqConfig:
     @property
     def one_to_seq(self) -> bool:
         return self.feature_size > 0
-
-
-@dataclass
-class Seq2SeqBatch:
-    src: Tensor  # (B, S) source ids, or (B, F) vectors (one→sequence)
-    src_lengths: Tensor  # (B,)
-    tgt_in: Tensor  # (B, T) <bos> y_1 .. y_n, padded
-    tgt_out: Tensor  # (B, T) y_1 .. y_n <eos>, padded
 
 
 @dataclass
@@ -277,9 +267,30 @@ class Seq2SeqTask:
     monitor_mode = "min"
 
     def __init__(self, src_vocab: Vocab | None, tgt_vocab: Vocab, level: str = "word", lowercase: bool = False,
-                 max_len: int | None = 100):
+                 max_len: int | None = 100, src_tokenizer: Tokenizer | None = None,
+                 tgt_tokenizer: Tokenizer | None = None):
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.level, self.lowercase, self.max_len = level, lowercase, max_len
+        self.tgt_tokenizer = tgt_tokenizer or Tokenizer(FROM_LEVEL.get(level, "whitespace"))
+        self.src_tokenizer = src_tokenizer or (self.tgt_tokenizer if tgt_tokenizer else
+                                               Tokenizer(FROM_LEVEL.get(level, "whitespace")))
+
+    @property
+    def joint(self) -> bool:
+        """One subword model for both sides (saved once, as tokenizer.model)."""
+        return self.src_tokenizer is self.tgt_tokenizer and self.tgt_tokenizer.subword
+
+    def tokenize(self, line: str) -> list[str]:
+        """A source sentence -> its tokens, as the run's training data was tokenised."""
+        return self.src_tokenizer.encode(line.lower() if self.lowercase else line)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        """Output tokens -> text (sentencepiece / moses detokenisation, or joined words / characters)."""
+        return self.tgt_tokenizer.decode(tokens)
+
+    def tokenizer_files(self) -> dict:
+        """{file name: tokenizer} of the subword models to save in the run directory."""
+        return {t.file: t for t in {id(t): t for t in (self.src_tokenizer, self.tgt_tokenizer)}.values() if t.subword}
 
     def summarize(self, totals: dict) -> dict:
         tokens = max(float(totals["tokens"]), 1.0)
@@ -291,83 +302,8 @@ class Seq2SeqTask:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "level": self.level, "lowercase": self.lowercase, "max_len": self.max_len,
-                "one_to_seq": self.src_vocab is None}
-
-
-def collate(examples: list) -> Seq2SeqBatch:
-    """Examples (source ids or a vector, target ids) -> padded batch; targets get <bos> / <eos> (ids 2 / 3)."""
-    bos, eos = SPECIALS.index(BOS), SPECIALS.index(EOS)
-    tgt_in, _ = pad([[bos, *t] for _, t in examples], 0)
-    tgt_out, _ = pad([[*t, eos] for _, t in examples], 0)
-    first = examples[0][0]
-    if isinstance(first, np.ndarray):
-        src = torch.from_numpy(np.stack([s for s, _ in examples]))
-        return Seq2SeqBatch(src, torch.ones(len(examples), dtype=torch.long), tgt_in, tgt_out)
-    src, lengths = pad([s for s, _ in examples], 0)
-    return Seq2SeqBatch(src, lengths, tgt_in, tgt_out)
-
-
-def _example_length(example) -> int:
-    src, tgt = example
-    return len(tgt) if isinstance(src, np.ndarray) else len(src)
-
-
-@dataclass
-class Seq2SeqData:
-    """Where the sentence pairs come from and how they are tokenised and batched (config.json["data"]).
-    Files: one sentence per line, UTF-8 or .gz; line i of `src` is the translation of line i of `tgt`."""
-
-    src: str | None = field(default=None, metadata=opt("source sentences (omit with --features: one->sequence)"))
-    tgt: str | None = field(default=None, metadata=opt("target sentences"))
-    valid_src: str | None = field(default=None, metadata=opt("validation source sentences"))
-    valid_tgt: str | None = field(default=None, metadata=opt("validation target sentences"))
-    features: str | None = field(default=None, metadata=opt("one->sequence: .npy or CSV, one vector per --tgt line"))
-    valid_features: str | None = field(default=None, metadata=opt("one->sequence: vectors for --valid-tgt"))
-    level: str = field(default="word", metadata=opt("whitespace words or characters", choices=("word", "char")))
-    lowercase: bool = field(default=False, metadata=opt("lower-case both sides"))
-    max_len: int | None = field(default=100, metadata=opt("longer sentences are truncated (one warning)"))
-    min_freq: int = field(default=1, metadata=opt("rarer tokens become <unk>"))
-    batch_size: int = field(default=32, metadata=opt("sentence pairs per training batch"))
-    eval_batch_size: int = field(default=64, metadata=opt("sentence pairs per evaluation batch"))
-
-    def __post_init__(self):
-        if self.tgt is None or (self.src is None) == (self.features is None):
-            raise ValueError("give --tgt and exactly one of --src and --features (a target file and exactly one of "
-                             "a source file and a feature file)")
-        if (self.valid_tgt is None) != (self.valid_src is None and self.valid_features is None):
-            raise ValueError("validation needs both sides: --valid-tgt with --valid-src (or --valid-features)")
-
-    def read(self, src, tgt) -> tuple[list | None, ParallelText]:
-        if self.features is not None:
-            vectors, text = read_vectors_and_targets(src, tgt, self.level, self.lowercase, self.max_len)
-            return list(vectors), text
-        return None, read_parallel(src, tgt, self.level, self.lowercase, self.max_len)
-
-    def load(self, vocabs: tuple[Vocab | None, Vocab] | None = None):
-        """-> (src_vocab or None, tgt_vocab, train examples, valid examples or None)."""
-        vectors, train = self.read(self.features or self.src, self.tgt)
-        if vocabs is None:
-            src_vocab = None if vectors is not None else Vocab.build(
-                (w for s in train.src for w in s), self.min_freq, specials=SPECIALS)
-            vocabs = (src_vocab, Vocab.build((w for s in train.tgt for w in s), self.min_freq, specials=SPECIALS))
-        examples = lambda v, text: [  # noqa: E731
-            (v[i] if v is not None else vocabs[0].encode(text.src[i]), vocabs[1].encode(text.tgt[i]))
-            for i in range(len(text))]
-        valid = None
-        if self.valid_tgt is not None:
-            valid = examples(*self.read(self.valid_features or self.valid_src, self.valid_tgt))
-        return vocabs[0], vocabs[1], examples(vectors, train), valid
-
-    def batches(self, train: list, valid: list | None, seed: int = 0, eval_only: bool = False):
-        """(training batches: shuffled, bucketed by length; validation batches: length-sorted, or None).
-        eval_only: `train` is evaluated, so it is batched like validation data."""
-        def fixed(examples):
-            return PaddedBatches(examples, collate, self.eval_batch_size, shuffle=False, length=_example_length)
-
-        if eval_only:
-            return fixed(train), None
-        return (PaddedBatches(train, collate, self.batch_size, shuffle=True, seed=seed, length=_example_length),
-                None if valid is None else fixed(valid))
+                "one_to_seq": self.src_vocab is None, "joint": self.joint,
+                "tokenizer": {"src": self.src_tokenizer.to_dict(), "tgt": self.tgt_tokenizer.to_dict()}}
 
 
 # ---- the lifecycle: what seq2seq tells the driver (rnnkit.tasks.driver) ------------------------------------
@@ -385,18 +321,25 @@ class Seq2SeqCorpus:
 
 
 def corpus_of(data: Seq2SeqData, loaded) -> Seq2SeqCorpus:
-    src_vocab, tgt_vocab, train, valid = loaded
+    """`loaded`: what `data.load()` returns (the tokenizers last; without them, those `data` names)."""
+    src_vocab, tgt_vocab, train, valid, *rest = loaded
+    src_tok, tgt_tok = rest[0] if rest and rest[0] is not None else (None, None)
+    if tgt_tok is None and data.tokenizer_kind in ("whitespace", "char"):
+        src_tok = tgt_tok = None  # the task builds them from the level
     return Seq2SeqCorpus(src_vocab, tgt_vocab, train, valid,
-                         Seq2SeqTask(src_vocab, tgt_vocab, data.level, data.lowercase, data.max_len))
+                         Seq2SeqTask(src_vocab, tgt_vocab, data.task_level, data.lowercase, data.max_len,
+                                     src_tok, tgt_tok))
 
 
 class Seq2SeqSpec:
     name, description = "seq2seq", "a seq2seq run"
     data_config, model_config, train_config = Seq2SeqData, Seq2SeqConfig, TrainConfig
-    path_fields = ("src", "tgt", "valid_src", "valid_tgt", "features", "valid_features")
+    path_fields = ("data", "valid_data", "src", "tgt", "valid_src", "valid_tgt", "features", "valid_features")
 
     def prepare(self, data: Seq2SeqData, task: Seq2SeqTask | None = None) -> Seq2SeqCorpus:
-        return corpus_of(data, data.load(None if task is None else (task.src_vocab, task.tgt_vocab)))
+        if task is None:
+            return corpus_of(data, data.load())
+        return corpus_of(data, data.load((task.src_vocab, task.tgt_vocab), (task.src_tokenizer, task.tgt_tokenizer)))
 
     def model_config_for(self, corpus: Seq2SeqCorpus, options: dict) -> Seq2SeqConfig:
         one_to_seq = corpus.src_vocab is None
@@ -411,8 +354,8 @@ class Seq2SeqSpec:
         return data.batches(corpus.train, corpus.valid, seed)
 
     def run_files(self, corpus: Seq2SeqCorpus, config: Seq2SeqConfig) -> tuple[dict, dict]:
-        return ({"src_vocab.json": corpus.src_vocab, "tgt_vocab.json": corpus.tgt_vocab},
-                {"task": corpus.task.to_dict()})
+        return ({"src_vocab.json": corpus.src_vocab, "tgt_vocab.json": corpus.tgt_vocab,
+                 **corpus.task.tokenizer_files()}, {"task": corpus.task.to_dict()})
 
     def load(self, run_dir: Path, config: dict) -> tuple[Seq2Seq, Seq2SeqTask]:
         model_config = model_from(self, run_dir, config)
@@ -425,9 +368,30 @@ class Seq2SeqSpec:
             if vocab is not None and vocab.unk != UNK:  # the decoder relies on <pad> <unk> <bos> <eos> = 0..3
                 raise DataError(f"{run_dir / name}: unk: expected {UNK!r}, found {vocab.unk!r}")
         max_len = task_field(config, run_dir, "max_len", (int, type(None)), 100)
-        task = Seq2SeqTask(src_vocab, tgt_vocab, task_field(config, run_dir, "level", str),
-                           task_field(config, run_dir, "lowercase", bool, False), max_len)
+        level = task_field(config, run_dir, "level", str)
+        src_tok, tgt_tok = load_tokenizers(run_dir, config, level)
+        for name, vocab, tok in (("src_vocab.json", src_vocab, src_tok), ("tgt_vocab.json", tgt_vocab, tgt_tok)):
+            if vocab is not None and tok.subword and vocab.itos[len(SPECIALS):] != tok.pieces():
+                raise DataError(f"{run_dir / name}: expected the pieces of {run_dir / tok.file} after the "
+                                f"specials, found other tokens; the run directory's files do not belong together")
+        task = Seq2SeqTask(src_vocab, tgt_vocab, level, task_field(config, run_dir, "lowercase", bool, False),
+                           max_len, src_tok, tgt_tok)
         return Seq2Seq(model_config), task
+
+
+def load_tokenizers(run_dir: Path, config: dict, level: str) -> tuple[Tokenizer, Tokenizer]:
+    """The (source, target) tokenizers of a saved run; a run of an older rnnkit: the ones its level means."""
+    where = f"{run_dir / 'config.json'}: task"
+    saved = config["task"].get("tokenizer")
+    if saved is None:
+        tok = tokenizer_of({}, run_dir, where, level=level)
+        return tok, tok
+    if not isinstance(saved, dict) or not isinstance(saved.get("tgt"), dict):
+        raise DataError(f"{where}.tokenizer: expected an object with src and tgt tokenizers, found {saved!r}")
+    tgt = Tokenizer.from_dict(saved["tgt"], run_dir, f"{where}.tokenizer.tgt")
+    if task_field(config, run_dir, "joint", bool, False):
+        return tgt, tgt
+    return Tokenizer.from_dict(saved.get("src"), run_dir, f"{where}.tokenizer.src"), tgt
 
 
 SPEC = Seq2SeqSpec()
