@@ -136,27 +136,28 @@ def _g_fast(s: Tensor, x: Tensor) -> Tensor:
 
 def _g_prime_fast(s: Tensor, x: Tensor) -> Tensor:
     """g'(x) from s = σ(x): 1 for x ≥ 0, σ(x)(1 − σ(x)) for x < 0."""
-    return torch.maximum(torch.sign(x).add_(1).clamp_(max=1), s - s * s)
+    return torch.maximum(torch.sign(x).add_(1).clamp_(max=1), torch.addcmul(s, s, s, value=-1))
 
 
-def _normalised_input_gate(a_f: Tensor, a_i: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(i', f, i) for a chunk: i' = i/(f + i) from the sigmoids where f + i is a normal number (the quotient is
+def _normalised_input_gate(a_f: Tensor, a_i: Tensor, f: Tensor, i: Tensor) -> Tensor:
+    """i' = i/(f + i) from the sigmoids f = σ(a_f), i = σ(a_i) where f + i is a normal number (the quotient is
     then exact to rounding), else σ(log σ(a_i) − log σ(a_f)) for the whole chunk (both gates underflowed)."""
-    f, i = torch.sigmoid(a_f), torch.sigmoid(a_i)
     total = f + i
     if float(total.min()) >= torch.finfo(total.dtype).tiny / torch.finfo(total.dtype).eps:
-        return i / total, f, i
-    return torch.sigmoid(F.logsigmoid(a_i) - F.logsigmoid(a_f)), f, i
+        return total.reciprocal_().mul_(i)
+    return torch.sigmoid(F.logsigmoid(a_i) - F.logsigmoid(a_f))
 
 
 def _gates(kind: str, ux: Tensor, H: int):
-    """For a chunk of U x + b (L, B, G·H): z (before masking), h̃ = g(a_h), σ(a_h), a_h and, for minLSTM, (f, i)."""
-    a_h = ux[..., -H:]
-    s_h = torch.sigmoid(a_h)
+    """For a chunk of U x + b (L, B, G·H): z (before masking), h̃ = g(a_h), σ(a_h), a_h and, for minLSTM, (f, i).
+    One σ over the whole chunk gives every gate's sigmoid (σ(a_z) or σ(a_f), σ(a_i); and σ(a_h) for g)."""
+    s = torch.sigmoid(ux)
+    a_h, s_h = ux[..., -H:], s[..., -H:]
     if kind == "gru":
-        z, gates = torch.sigmoid(ux[..., :H]), None
+        z, gates = s[..., :H], None
     else:
-        z, *gates = _normalised_input_gate(ux[..., :H], ux[..., H : 2 * H])
+        f, i = s[..., :H], s[..., H : 2 * H]
+        z, gates = _normalised_input_gate(ux[..., :H], ux[..., H : 2 * H], f, i), (f, i)
     return z, _g_fast(s_h, a_h), s_h, a_h, gates
 
 
@@ -200,14 +201,15 @@ class _MinScan(torch.autograd.Function):
             grad = reverse_gradient(a, e, carry, "sequential")  # g_t = e_t + a_{t+1} ⊙ g_{t+1}
             carry = a[0] * grad[0]
             h_prev = hs[t0 - 1 : t1 - 1] if t0 else torch.cat([h0.unsqueeze(0), hs[: t1 - 1]])
-            dz = grad * (h_tilde - h_prev)  # ∂L/∂z_t of the masked z: b = z h̃, a = 1 − z
+            dz = torch.sub(h_tilde, h_prev).mul_(grad)  # ∂L/∂z_t of the masked z: b = z h̃, a = 1 − z
             if live is not None:
                 dz.mul_(live[t0:t1])
-            if ctx.kind == "gru":  # σ'(·) = z (1 − z): through the sigmoid that makes z
-                torch.mul(dz, z - z * z, out=d_ux[t0:t1, :, :H])
+            slope = torch.addcmul(z, z, z, value=-1)  # σ'(·) = z (1 − z): through the sigmoid that makes z
+            if ctx.kind == "gru":
+                torch.mul(dz, slope, out=d_ux[t0:t1, :, :H])
             else:  # z = σ(log i − log f): ∂/∂a_i = 1 − i, ∂/∂a_f = −(1 − f)
                 f, i = gates
-                dz.mul_(z - z * z)
+                dz.mul_(slope)
                 torch.mul(dz, 1 - i, out=d_ux[t0:t1, :, H : 2 * H])
                 torch.mul(dz, f - 1, out=d_ux[t0:t1, :, :H])
             torch.mul(grad.mul_(z_live), _g_prime_fast(s_h, a_h), out=d_ux[t0:t1, :, -H:])  # ∂L/∂a_h = g z g'
