@@ -99,6 +99,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512, 2048, 8192])
     parser.add_argument("--quick", action="store_true", help="smoke run: T = 16, 64; one repeat")
+    parser.add_argument("--no-info", action="store_true", help="leave out the info rows (minLSTM, HS parallel)")
     parser.add_argument("--long-repeats", type=int, default=2, help="timed repeats at T >= 8192 (each ~1 min)")
     add_common_args(parser, repeats=5)
     args = parser.parse_args(argv)
@@ -109,9 +110,11 @@ def main(argv=None) -> int:
     cands = {"minGRU": ours, "GRU": torch.nn.GRU(H, H), "LSTM": torch.nn.LSTM(H, H),
              "log-space": LogSpaceMinGRU(ours), "GEMM floor": Floor(ours), "minLSTM": Recurrent("minlstm", H, H),
              "HS parallel": HillisSteele(ours)}
+    if args.no_info:
+        del cands["minLSTM"], cands["HS parallel"]
     print(f"# bench/parallel_scan.py: {machine_line()} (threads={threads}); B={B}, I=H={H}, forward+backward, "
-          f"medians of {repeats} interleaved repeats ({args.long_repeats} at T >= 8192) after one warm-up round; "
-          "seconds per training step")
+          f"medians of {repeats} interleaved repeats ({args.long_repeats} at T >= 8192) after {args.warmup} "
+          "warm-up round(s); seconds per training step")
     print(f"# minGRU == log-space minGRU (relative max difference at T=64): "
           f"{check_equal(ours, cands['log-space'], torch.randn(64, B, H)):.1e}")
     print("| T | minGRU | GEMM floor | GRU | LSTM | log-space | minLSTM | HS parallel | GRU/minGRU | LSTM/minGRU "
@@ -123,8 +126,9 @@ def main(argv=None) -> int:
         n = repeats if T < 8192 else max(1, min(repeats, args.long_repeats))
         t = compare({name: train_step(m, x, grads) for name, m in cands.items()}, repeats=n, warmup=1)
         m = t["minGRU"]
+        info = " | ".join(f"{t[k]:.4f}" if k in t else "—" for k in ("minLSTM", "HS parallel"))
         print(f"| {T} | {m:.4f} | {t['GEMM floor']:.4f} | {t['GRU']:.3f} | {t['LSTM']:.3f} | {t['log-space']:.3f} "
-              f"| {t['minLSTM']:.4f} | {t['HS parallel']:.3f} | {t['GRU'] / m:.1f}x | {t['LSTM'] / m:.1f}x "
+              f"| {info} | {t['GRU'] / m:.1f}x | {t['LSTM'] / m:.1f}x "
               f"| {t['log-space'] / m:.1f}x | {m / t['GEMM floor']:.2f} | {m / T * 1e6:.0f} |", flush=True)
     return 0
 
