@@ -132,7 +132,8 @@ def train(name: str, train_ids, valid_ids, vocab: int, args) -> dict:
         used += time.process_time() - start
         steps += 1
         if used >= next_eval or used >= budget:
-            curve.append({"cpu_s": round(used, 1), "steps": steps, "train_bpc": round(float(loss) / math.log(2), 4),
+            train_bpc = float(loss.detach()) / math.log(2)
+            curve.append({"cpu_s": round(used, 1), "steps": steps, "train_bpc": round(train_bpc, 4),
                           "valid_bpc": round(evaluate(model, valid_ids, args.context), 4)})
             print(f"  {name}: {curve[-1]}", flush=True)
             next_eval += budget / args.evals
