@@ -8,6 +8,7 @@ then a markdown table: mean test MSE over seeds, each seed's, how many seeds bea
 
     python bench/long_range.py --lengths 150 --updates 4000 --seeds 0 1 2 --jobs 2 --threads 1
     python bench/long_range.py --problem copy --lengths 100 --cells rnn-tanh lstm gru --clip 1
+    python bench/long_range.py --lengths 1000 --cells mingru lstm gru --clip 1 --seeds 0 --updates 1000  # issue 16
     python bench/long_range.py --flow docs/img --lengths 150 --updates 2000   # gradient-flow plots only
     python bench/long_range.py --table runs.jsonl more.jsonl                   # the table of recorded runs
 """
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 CELLS = ("rnn-tanh", "irnn", "lstm", "gru")
+ORDER = CELLS + ("mingru", "minlstm")  # the table's row order (--cells takes any name of rnnkit.nn.CELLS)
 
 
 def run_one(job: dict) -> dict:
@@ -73,8 +75,8 @@ def table(records: list[dict], problem: str) -> str:
     head = (f"| T | cell | clip | lr | updates | seeds | mean test {key} | per seed | seeds < 0.01 | baseline "
             "| s/run |\n|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
-    for (length, cell, clip, *_), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], CELLS.index(kv[0][1])
-                                                                               if kv[0][1] in CELLS else 9, kv[0][2:])):
+    for (length, cell, clip, *_), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], ORDER.index(kv[0][1])
+                                                                               if kv[0][1] in ORDER else 9, kv[0][2:])):
         rs = sorted(rs, key=lambda r: r["seed"])
         vals = [r["test"][key] for r in rs]
         opt, mom = rs[0].get("optimizer", "adam"), rs[0].get("momentum", 0.0)

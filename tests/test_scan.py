@@ -43,7 +43,7 @@ def test_fast_scan_equals_python_scan_stacked_bidirectional(name, padded):
     T, B = 7, 4
     x = torch.randn(T, B, 3, requires_grad=True)
     h0 = torch.randn(4, B, 5, requires_grad=True)
-    state = LSTMState(h0, torch.randn(4, B, 5, requires_grad=True)) if "lstm" in name else h0
+    state = LSTMState(h0, torch.randn(4, B, 5, requires_grad=True)) if isinstance(layer.cells[0], LSTMCell) else h0
     lengths = torch.tensor([7, 3, 1, 5]) if padded else None
     assert layer.path == "loop: use_fused=False"  # no python_scan note: the fast scan runs
     want, want_grads = _run(layer, False, x, state, lengths)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from rnnkit.export.graph import BOOL, FLOAT, Graph, NotExportable
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell
+from rnnkit.nn.minimal import MinGRUCell, MinLSTMCell
 
 _PHI = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
 
@@ -74,7 +75,26 @@ def step(g: Graph, cell, ux: str, state: list[str]) -> list[str]:
         return [h, c]
     if kind is GRUCell:
         return [_gru_step(g, cell, ux, state[0])]
-    raise NotExportable(f"cell {kind.__name__} has no ONNX translation (known: Elman, LSTM, layer-norm LSTM, GRU)")
+    if kind in (MinGRUCell, MinLSTMCell):
+        return [_min_step(g, cell, ux, state[0])]
+    raise NotExportable(f"cell {kind.__name__} has no ONNX translation (known: Elman, LSTM, layer-norm LSTM, GRU, "
+                        "minGRU, minLSTM)")
+
+
+def _min_step(g: Graph, cell, ux: str, h: str) -> str:
+    """minGRU / minLSTM (rnnkit.nn.minimal): h_t = h_{t-1} + z ⊙ (h̃ − h_{t-1}), h̃ = g(a_h) = max(a_h + 0.5, σ(a_h))
+    (the same function as the paper's two-branch g); minLSTM's z = i/(f + i) = σ(log σ(a_i) − log σ(a_f)), with
+    log σ(a) = −softplus(−a)."""
+    H = cell.hidden_size
+    if type(cell) is MinGRUCell:
+        a_z, a_h = g.split(ux, [H, H])
+        z = g.op("Sigmoid", a_z)
+    else:
+        a_f, a_i, a_h = g.split(ux, [H, H, H])
+        log_f, log_i = (g.op("Softplus", g.op("Neg", a)) for a in (a_f, a_i))  # −log σ(a)
+        z = g.op("Sigmoid", g.op("Sub", log_f, log_i))  # σ(log i − log f)
+    h_tilde = g.op("Max", g.op("Add", a_h, g.const(0.5)), g.op("Sigmoid", a_h))
+    return g.op("Add", h, g.op("Mul", z, g.op("Sub", h_tilde, h)))
 
 
 def _gru_step(g: Graph, cell: GRUCell, ux: str, h: str) -> str:

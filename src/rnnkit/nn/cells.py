@@ -40,6 +40,7 @@ class RecurrentCell(nn.Module):
     """Base class: owns U, W and the biases; subclasses set ``gates`` and write ``step``."""
 
     gates = 1
+    has_recurrent_weights = True  # False: no W, b_hh (minGRU / minLSTM, rnnkit.nn.minimal: gates read x_t only)
     proj_size = 0  # LSTM with projections only: h_t = W_hr (o ⊙ tanh(c_t)) has proj_size features
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, device=None, dtype=None):
@@ -53,14 +54,12 @@ class RecurrentCell(nn.Module):
         self.hidden_size = hidden_size
         self.bias = bias
         rows, factory = self.gates * hidden_size, {"device": device, "dtype": dtype}
+        recurrent = self.has_recurrent_weights
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(rows, self.state_size, **factory))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(rows, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(rows, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self.register_parameter("weight_hh", nn.Parameter(torch.empty(rows, self.state_size, **factory))
+                                if recurrent else None)
+        self.register_parameter("bias_ih", nn.Parameter(torch.empty(rows, **factory)) if bias else None)
+        self.register_parameter("bias_hh", nn.Parameter(torch.empty(rows, **factory)) if bias and recurrent else None)
         if self.proj_size:
             self.weight_hr = nn.Parameter(torch.empty(self.proj_size, hidden_size, **factory))
         self.reset_parameters()

@@ -60,7 +60,8 @@ def _blockwise(cell: RecurrentCell, init_w, init_u) -> None:
     H = cell.hidden_size
     for block in range(cell.gates):
         rows = slice(block * H, (block + 1) * H)
-        init_w(cell.weight_hh[rows])
+        if cell.weight_hh is not None:  # minGRU / minLSTM have no recurrent weights
+            init_w(cell.weight_hh[rows])
         init_u(cell.weight_ih[rows])
     for b in (cell.bias_ih, cell.bias_hh):
         if b is not None:

@@ -38,6 +38,7 @@ from rnnkit.nn import checks
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState, RecurrentCell, map_state
 from rnnkit.nn.init import check_scheme, initialize
 from rnnkit.nn.interop import torch_twin
+from rnnkit.nn.minimal import MinGRUCell, MinLSTMCell
 from rnnkit.nn.plan import Kind, Plan, fused_kernel, make_plan
 from rnnkit.nn.unroll import _cat_states, _lengths_of, _stack_states, python_scan, reverse_padded, unroll
 
@@ -61,6 +62,8 @@ CELLS: dict[str, CellSpec] = {
     "ln-lstm": CellSpec(LayerNormLSTMCell),
     "gru": CellSpec(GRUCell, {"reset": "after"}),
     "gru-before": CellSpec(GRUCell, {"reset": "before"}),
+    "mingru": CellSpec(MinGRUCell),  # Feng et al. 2024: gates read x_t only, a linear scan over time
+    "minlstm": CellSpec(MinLSTMCell),
 }
 
 __all__ = ["CELLS", "GRU", "LSTM", "RNN", "CellSpec", "Recurrent", "python_scan", "reverse_padded", "unroll"]

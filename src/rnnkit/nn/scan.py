@@ -37,6 +37,7 @@ from torch import Tensor
 
 from rnnkit.nn import _torch_private
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState
+from rnnkit.nn.minimal import linear_scan_for
 
 
 class Rule(NamedTuple):
@@ -423,6 +424,8 @@ def fast_scan_for(cell):
     """The hand-written BPTT scan for ``cell``, or None if its exact type has none (python_scan then).
     An LSTM with projections (proj_size > 0) has none yet."""
     kind = type(cell)
+    if linear_scan_for(cell) is not None:  # minGRU / minLSTM: a linear recurrence (rnnkit.nn.minimal)
+        return linear_scan_for(cell)
     if getattr(cell, "proj_size", 0):
         return None
     if kind is ElmanCell:

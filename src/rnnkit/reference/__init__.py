@@ -13,6 +13,9 @@ independent oracle for the torch cells and layers. Parameters are dicts with tor
     hs, cache = gru_forward(params, x, h0, reset="after" | "before")
     grads, dx, dh0 = gru_backward(params, cache, dhs=None, dh_T=None)
 
+    hs, cache = minimal_forward("mingru" | "minlstm", params, x, h0, mask=None)      # no recurrent weights
+    grads, dx, dh0 = minimal_backward(params, cache, dhs=None, dh_T=None)
+
     out = seq_to_one_loss_and_grads("lstm", params, head, x, h0, targets, c0=c0)   # loss + every gradient
 """
 
@@ -20,6 +23,7 @@ from .elman import NONLINEARITIES, elman_backward, elman_forward
 from .gru import gru_backward, gru_forward
 from .loss import CELLS, SeqToOneGrads, seq_to_one_loss_and_grads, softmax_loss_backward, softmax_loss_forward
 from .lstm import lstm_backward, lstm_forward
+from .minimal import minimal_backward, minimal_forward
 
 __all__ = [
     "CELLS",
@@ -31,6 +35,8 @@ __all__ = [
     "gru_forward",
     "lstm_backward",
     "lstm_forward",
+    "minimal_backward",
+    "minimal_forward",
     "seq_to_one_loss_and_grads",
     "softmax_loss_backward",
     "softmax_loss_forward",
