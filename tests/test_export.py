@@ -569,8 +569,12 @@ def test_model_json_contents(runs, tmp_path):
     run = load(runs["forecast"])
     assert meta["task"] == "forecast" and meta["versions"]["rnnkit"] == rnnkit.__version__
     assert meta["versions"]["opset"] == 17 and meta["normalizer"] == run.normalizer.to_dict()
-    (values,) = meta["graphs"]["model"]["inputs"]
+    values, start = meta["graphs"]["model"]["inputs"]  # the default model has season features: a start input
     assert values == {"name": "values", "dtype": "float32", "shape": ["B", "W", 2]}
+    assert start == {"name": "start", "dtype": "int64", "shape": ["B"]}
+    H, Q = run.model.config.horizon, len(run.model.config.quantiles)
+    assert meta["graphs"]["model"]["outputs"] == [{"name": "forecast", "dtype": "float32", "shape": ["B", H]},
+                                                  {"name": "quantiles", "dtype": "float32", "shape": ["B", H, Q]}]
     meta = json.loads((export(runs["tag"], tmp_path / "t") / "model.json").read_text())
     crf = load(runs["tag"]).model.crf
     assert np.array_equal(np.asarray(meta["crf"]["transitions"], dtype=np.float32), crf.transitions.detach().numpy())
