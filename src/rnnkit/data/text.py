@@ -20,6 +20,7 @@ file named `.gz` that is not gzip is an error. A UTF-8 byte-order mark at the st
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -162,10 +163,10 @@ def read_lines(path: str | os.PathLike, expected: str = TEXT) -> list[str]:
     return split_lines(read_text(path, expected))
 
 
-def iter_lines(path: str | os.PathLike, expected: str = TEXT) -> Iterator[tuple[int, str]]:
-    """(line number, line without its ending) of a file too big to hold at once (e.g. GloVe vectors), with
-    the checks of `read_text` (an empty file just yields nothing)."""
-    path = _checked(path, expected)
+@contextlib.contextmanager
+def _open_bytes(path: Path, expected: str) -> Iterator:
+    """The file's bytes to read from, decompressed when it is gzip (by its magic bytes; a .gz name without them
+    is a DataError), closed on exit."""
     try:
         raw = open(path, "rb")
     except OSError as e:
@@ -175,7 +176,14 @@ def iter_lines(path: str | os.PathLike, expected: str = TEXT) -> Iterator[tuple[
         raw.seek(0)
         if path.suffix == ".gz" and not gzipped:
             raise _not_gzip(path, raw.read(64), expected)
-        f = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        yield gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+
+
+def iter_lines(path: str | os.PathLike, expected: str = TEXT) -> Iterator[tuple[int, str]]:
+    """(line number, line without its ending) of a file too big to hold at once (e.g. GloVe vectors), with
+    the checks of `read_text` (an empty file just yields nothing)."""
+    path = _checked(path, expected)
+    with _open_bytes(path, expected) as f:
         try:
             binary = describe_binary(f.read(64))  # a binary format given as text: say which
             f.seek(0)
@@ -197,16 +205,7 @@ def iter_chunks(path: str | os.PathLike, expected: str = TEXT, size: int = 1 << 
     at a line end (the last one at the end of the file), with the checks of `read_text`; the pieces joined are
     `read_text`'s string (a leading BOM dropped). A file holding no text at all is DataError "file is empty"."""
     path = _checked(path, expected)
-    try:
-        raw = open(path, "rb")
-    except OSError as e:
-        raise DataError(f"{path}: could not read the file ({e.strerror or e}); expected {expected}") from None
-    with raw:
-        gzipped = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
-        if path.suffix == ".gz" and not gzipped:
-            raise _not_gzip(path, raw.read(64), expected)
-        f = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+    with _open_bytes(path, expected) as f:
         line, pending, blank = 1, b"", True
         while True:
             try:
