@@ -10,7 +10,7 @@ def test_smape_and_mase_by_hand():
     assert m4.smape(y, f) == pytest.approx(200 / 2 * (1 / 3 + 0))
     assert m4.smape(np.zeros(2), np.zeros(2)) == 0.0  # 0/0 counts 0
     x = np.array([1.0, 3.0, 2.0, 5.0])  # lag-1 naive scale: (2 + 1 + 3) / 3 = 2; lag 2: (1 + 2) / 2
-    assert m4.seasonal_scale(x, 1) == pytest.approx(2.0) and m4.seasonal_scale(x, 2) == pytest.approx(1.5)
+    assert m4.naive_scale(x, 1) == pytest.approx(2.0) and m4.naive_scale(x, 2) == pytest.approx(1.5)
     assert m4.mase(x, np.array([4.0, 6.0]), np.array([5.0, 5.0]), 1) == pytest.approx(1 / 2)
     assert m4.mase(x, np.array([4.0, 6.0]), np.array([5.0, 5.0]), 2) == pytest.approx(1 / 1.5)
 

@@ -24,6 +24,7 @@ from rnnkit.config import opt
 from rnnkit.data import DataError, PaddedBatches
 from rnnkit.data.panel import FORMATS, Panel, read_panel
 from rnnkit.data.series import Series, default_season
+from rnnkit.tasks.forecast_metrics import naive_scale, seasonal_naive_forecast  # noqa: F401 (re-exported)
 from rnnkit.train import atomic_write_json
 
 HOLDOUTS = ("fraction", "horizon")
@@ -32,25 +33,9 @@ HOLDOUTS = ("fraction", "horizon")
 # ---- baselines and scales ------------------------------------------------------------------------------------
 
 
-def naive_scale(y: np.ndarray, lag: int = 1) -> float:
-    """s_lag = mean |y_t − y_{t−lag}| over the in-sample series y (the MASE denominator)."""
-    y = np.asarray(y, dtype=np.float64)
-    if len(y) <= lag:
-        raise ValueError(f"the training part needs more than {lag} values for a lag-{lag} naive scale, "
-                         f"found {len(y)}")
-    return float(np.mean(np.abs(y[lag:] - y[:-lag])))
-
-
 def naive_forecast(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
     """(len(origins), H): ŷ_{t+h} = y_t."""
     return np.repeat(np.asarray(y)[origins][:, None], horizon, axis=1)
-
-
-def seasonal_naive_forecast(y: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """(len(origins), H): ŷ_{t+h} = y_{t+h−m⌈h/m⌉}, the last observed value of the same season."""
-    h = np.arange(1, horizon + 1)
-    back = h - season * np.ceil(h / season).astype(int)  # in (−m, 0]
-    return np.asarray(y)[np.asarray(origins)[:, None] + back[None, :]]
 
 
 def error_metrics(errors: np.ndarray, scale: float) -> dict:

@@ -26,12 +26,13 @@ import numpy as np
 TCRIT_90 = 1.645  # one-sided 95% / two-sided 90% normal quantile: M4's seasonality test
 
 
-def seasonal_scale(x: np.ndarray, m: int = 1) -> float:
-    """s_m = mean |x_t − x_{t−m}| over the in-sample values (the MASE denominator)."""
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) <= m:
-        raise ValueError(f"a lag-{m} scale needs more than {m} in-sample values, found {len(x)}")
-    return float(np.mean(np.abs(x[m:] - x[:-m])))
+def naive_scale(y: np.ndarray, lag: int = 1) -> float:
+    """s_lag = mean |y_t − y_{t−lag}| over the in-sample series y (the MASE denominator)."""
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) <= lag:
+        raise ValueError(f"the training part needs more than {lag} values for a lag-{lag} naive scale, "
+                         f"found {len(y)}")
+    return float(np.mean(np.abs(y[lag:] - y[:-lag])))
 
 
 def smape(y: np.ndarray, f: np.ndarray) -> float:
@@ -43,7 +44,7 @@ def smape(y: np.ndarray, f: np.ndarray) -> float:
 
 def mase(x: np.ndarray, y: np.ndarray, f: np.ndarray, m: int = 1) -> float:
     """NaN when the in-sample scale is 0 (a constant, or exactly m-periodic, series); `score` leaves it out."""
-    scale = seasonal_scale(x, m)
+    scale = naive_scale(x, m)
     mae = float(np.mean(np.abs(np.asarray(y, np.float64) - np.asarray(f, np.float64))))
     return mae / scale if scale > 0 else float("nan")
 
@@ -90,11 +91,17 @@ def naive2(x: np.ndarray, h: int, m: int) -> np.ndarray:
     return x[-1] / season[-1] * future
 
 
+def seasonal_naive_forecast(y: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """(len(origins), H): ŷ_{t+h} = y_{t+h−m⌈h/m⌉}, the last observed value of the same season."""
+    h = np.arange(1, horizon + 1)
+    back = h - season * np.ceil(h / season).astype(int)  # in (−m, 0]
+    return np.asarray(y)[np.asarray(origins)[:, None] + back[None, :]]
+
+
 def seasonal_naive(x: np.ndarray, h: int, m: int) -> np.ndarray:
-    """ŷ_{n+k} = x_{n+k−m⌈k/m⌉}."""
+    """ŷ_{n+k} = x_{n+k−m⌈k/m⌉}: the seasonal-naive forecast from the end of x."""
     x = np.asarray(x, np.float64)
-    k = np.arange(1, h + 1)
-    return x[len(x) - 1 + k - m * np.ceil(k / m).astype(int)]
+    return seasonal_naive_forecast(x, [len(x) - 1], h, m)[0]
 
 
 def pinball(y: np.ndarray, q: np.ndarray, levels) -> float:
@@ -107,7 +114,7 @@ def pinball(y: np.ndarray, q: np.ndarray, levels) -> float:
 def msis(x, y, lower, upper, m: int, alpha: float) -> float:
     y, lo, up = (np.asarray(a, np.float64) for a in (y, lower, upper))
     penalty = (up - lo) + 2 / alpha * (lo - y) * (y < lo) + 2 / alpha * (y - up) * (y > up)
-    scale = seasonal_scale(x, m)
+    scale = naive_scale(x, m)
     return float(np.mean(penalty)) / scale if scale > 0 else float("nan")
 
 
@@ -149,7 +156,7 @@ def interval_scores(series, quantiles, actuals, m: int, levels) -> dict:
         rows.update(coverage=[], msis=[])
     for x, q, y in zip(series, quantiles, actuals):
         q = np.asarray(q, np.float64)
-        scale = seasonal_scale(x, m) or float("nan")
+        scale = naive_scale(x, m) or float("nan")
         loss = pinball(y, q, levels)
         rows["scaled_pinball"].append(loss / scale)
         rows["scaled_crps"].append(2 * loss / scale)
