@@ -22,11 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXT = "the cat sat on the mat . the dog sat on the log . " * 40
 
 
-def _env() -> dict:
+def torchrun_env() -> dict:
+    """This checkout's src first, one thread, and no torchrun variables inherited from the calling process."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
     return env
+
+
+def assert_same_weights(one: Path, two: Path) -> None:
+    """The two runs' weights.safetensors hold the same tensors (up to float32 summation order)."""
+    a, b = load_weights(one / "weights.safetensors"), load_weights(two / "weights.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
 
 
 def _train_args(data: Path, run: Path) -> list[str]:
@@ -43,18 +52,14 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     data = tmp_path / "text.txt"
     data.write_text(TEXT)
     script = str(Path(sys.executable).parent / "rnnkit")  # the console script, as `torchrun ... rnnkit train`
-    one = subprocess.run([sys.executable, script, *_train_args(data, tmp_path / "one")], env=_env(),
+    one = subprocess.run([sys.executable, script, *_train_args(data, tmp_path / "one")], env=torchrun_env(),
                          capture_output=True, text=True, timeout=120)
     assert one.returncode == 0, one.stderr
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          script, *_train_args(data, tmp_path / "two")], env=_env(), capture_output=True,
+                          script, *_train_args(data, tmp_path / "two")], env=torchrun_env(), capture_output=True,
                          text=True, timeout=180)
     assert two.returncode == 0, two.stderr[-2000:]
-    a = load_weights(tmp_path / "one" / "weights.safetensors")
-    b = load_weights(tmp_path / "two" / "weights.safetensors")
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
     one_losses, two_losses = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert [x[:2] for x in one_losses] == [x[:2] for x in two_losses]
     for x, y in zip(one_losses, two_losses):

@@ -170,17 +170,13 @@ def test_bad_input_one_line_and_no_half_written_directory(tmp_path, capsys):
 def test_torchrun_two_processes_on_the_map_equal_one_process_on_the_text(tmp_path):
     """DDP over the memory map: each of 2 processes reads its own half of the columns; DDP's averaged gradient
     is the one-process gradient, so the weights equal a one-process run from the plain text (float32 order)."""
-    import os
     import subprocess
     import sys
     from pathlib import Path
 
-    from rnnkit.train import load_weights
+    from test_lm_distributed import assert_same_weights, torchrun_env
 
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(root / "src"), OMP_NUM_THREADS="1")
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
+    env = torchrun_env()
     text = tmp_path / "t.txt"
     text.write_text(corpus_text(120), encoding="utf-8")
     assert main(["prepare", "lm", "--data", str(text), "--out", str(tmp_path / "p")]) == 0
@@ -194,11 +190,7 @@ def test_torchrun_two_processes_on_the_map_equal_one_process_on_the_text(tmp_pat
                           script, "train", "lm", "--prepared", str(tmp_path / "p"), *common,
                           "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=180)
     assert two.returncode == 0, two.stderr[-2000:]
-    a = load_weights(tmp_path / "one" / "weights.safetensors")
-    b = load_weights(tmp_path / "two" / "weights.safetensors")
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
 
 
 @pytest.mark.parametrize("kind", ["whitespace", "char"])
