@@ -306,7 +306,10 @@ def _listening(pid: int) -> list[str]:
 
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed between the listing and the read (the server opens and closes files)
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     out = []
