@@ -17,8 +17,10 @@ The token stream and the vocabulary are exactly those of the in-memory path (`rn
 on the same text: char tokens are every character; other tokenizers give each non-blank line's tokens and
 <eos>; the vocabulary holds the specials, then the training tokens seen at least `min_freq` times by
 decreasing count (ties by the token), tokens of the held-out tail not counted. Word and char corpora are
-read once: tokens get provisional ids in order of first appearance while the text streams by (written to
-disk as uint32), and one pass over those ids (not over the text) maps them to the final ids. Subword
+read once: tokens get provisional ids while the text streams by (written to disk as uint32), and one pass
+over those ids (not over the text) maps them to the final ids. Whitespace words are cut and looked up with
+NumPy (`rnnkit.data.word_ids`; a piece holding a character str.split treats specially goes through Python's
+str.split instead, with the same result). Subword
 tokenizers read the text twice (training the model on a seeded sample of at most 2M lines, then encoding).
 Memory holds one chunk of text and the vocabulary, never the corpus. Everything is written into a temporary
 directory beside DIR and renamed into place at the end, so an error never leaves a half-written DIR.
@@ -39,6 +41,7 @@ import numpy as np
 from rnnkit.data.text import DataError, iter_chunks, read_json
 from rnnkit.data.tokenizers import MODEL_FILE, SUBWORD, Tokenizer, make_tokenizer
 from rnnkit.data.vocab import EOS, UNK, Vocab
+from rnnkit.data.word_ids import WordIds
 
 FORMAT = "rnnkit.prepared-lm/1"
 SPECIALS_WORD, SPECIALS_CHAR = (UNK, EOS), (UNK,)
@@ -113,7 +116,8 @@ def _check_inputs(files, valid, out: Path, overwrite: bool) -> None:
 
 
 class _Provisional:
-    """Token -> provisional id in order of first appearance (a dict whose missing keys get the next id)."""
+    """Token -> provisional id (a dict whose missing keys get the next id), shared by the Python and the
+    NumPy (`WordIds`) paths."""
 
     def __init__(self):
         self.ids: defaultdict = defaultdict()
@@ -123,12 +127,15 @@ class _Provisional:
         return np.fromiter(map(self.ids.__getitem__, tokens), dtype=np.uint32, count=len(tokens))
 
 
-def _write_stream(files, tokenizer: Tokenizer, sink, encode) -> int:
-    """Stream every file's tokens through `encode` (tokens -> ids) into the open binary file `sink`."""
+def _write_stream(files, tokenizer: Tokenizer, sink, encode, words: WordIds | None) -> int:
+    """Stream every file's tokens through `encode` (tokens -> ids) into the open binary file `sink`; `words`
+    (whitespace words) encodes a chunk's bytes directly when it can."""
     n = 0
     for f in files:
-        for _, text in iter_chunks(f, "UTF-8 text (a language-model corpus)"):
-            ids = encode(stream_tokens(text, tokenizer))
+        for chunk in iter_chunks(f, "UTF-8 text (a language-model corpus)"):
+            ids = None if words is None else words.encode(chunk.raw)
+            if ids is None:
+                ids = encode(stream_tokens(chunk.text, tokenizer))
             sink.write(ids.tobytes())
             n += len(ids)
     return n
@@ -137,14 +144,18 @@ def _write_stream(files, tokenizer: Tokenizer, sink, encode) -> int:
 def _final_vocab(counts: np.ndarray, prov: dict, specials, min_freq: int) -> tuple[Vocab, np.ndarray]:
     """The vocabulary Vocab.build would give from the counts, and the provisional -> final id table."""
     tokens = list(prov)  # provisional id order
-    kept = sorted((i for i, t in enumerate(tokens) if counts[i] >= min_freq and t not in specials),
-                  key=lambda i: (-int(counts[i]), tokens[i]))
-    vocab = Vocab([*specials, *(tokens[i] for i in kept)])
+    by_token = np.empty(len(tokens), np.int64)
+    by_token[sorted(range(len(tokens)), key=tokens.__getitem__)] = np.arange(len(tokens))  # rank of each token
+    keep = counts >= min_freq
+    keep[[prov[t] for t in specials if t in prov]] = False
+    kept = np.flatnonzero(keep)
+    kept = kept[np.lexsort((by_token[kept], -counts[kept]))]  # by decreasing count, ties by the token
+    vocab = Vocab([*specials, *map(tokens.__getitem__, kept.tolist())])
     table = np.full(len(tokens), vocab.stoi[UNK], dtype=np.uint32)
-    for i, t in enumerate(tokens):
-        j = vocab.stoi.get(t)
-        if j is not None:
-            table[i] = j
+    table[kept] = np.arange(len(specials), len(specials) + len(kept))
+    for t in specials:
+        if t in prov:
+            table[prov[t]] = vocab.stoi[t]
     return vocab, table
 
 
@@ -207,20 +218,22 @@ def _size_of(path) -> int:
 
 def _lines(files):
     for f in files:
-        for _, text in iter_chunks(f, "UTF-8 text (a language-model corpus)"):
-            yield from text.splitlines()
+        for chunk in iter_chunks(f, "UTF-8 text (a language-model corpus)"):
+            yield from chunk.text.splitlines()
 
 
 def _write_corpus(files, valid, valid_fraction, tok: Tokenizer, min_freq: int, tmp: Path) -> dict:
+    words = None
     if tok.kind in SUBWORD:  # the vocabulary is the model's pieces: final ids at once
         vocab, table = subword_vocab(tok), None
         encode = lambda tokens: np.asarray(vocab.encode(tokens), dtype=np.uint32)  # noqa: E731
     else:
         prov = _Provisional()
         encode = prov.encode
+        words = WordIds(prov.ids) if tok.kind == "whitespace" else None
     with open(tmp / "all.u32", "wb") as sink:
-        n = _write_stream(files, tok, sink, encode)
-        n_valid_file = _write_stream([valid], tok, sink, encode) if valid else 0
+        n = _write_stream(files, tok, sink, encode, words)
+        n_valid_file = _write_stream([valid], tok, sink, encode, words) if valid else 0
     ids = np.memmap(tmp / "all.u32", dtype=np.uint32, mode="r") if n + n_valid_file else np.zeros(0, np.uint32)
     if valid:
         n_train, valid_source = n, str(Path(valid).resolve())

@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 
 class DataError(ValueError):
@@ -38,6 +39,7 @@ class DataError(ValueError):
 LEVELS = ("char", "word")
 TEXT = "UTF-8 text"
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = "\ufeff".encode()
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)  # BadGzipFile is an OSError; a bad deflate block is zlib.error
 _CHUNK = 1 << 16
 # (magic bytes at offset 0, what the file is) for binary formats that are given by mistake as text
@@ -200,9 +202,18 @@ def iter_lines(path: str | os.PathLike, expected: str = TEXT) -> Iterator[tuple[
             raise _gzip_error(path, number, e, expected) from None
 
 
-def iter_chunks(path: str | os.PathLike, expected: str = TEXT, size: int = 1 << 23) -> Iterator[tuple[int, str]]:
-    """(first line number, text) pieces of about `size` bytes of a file too big to hold at once, each ending
-    at a line end (the last one at the end of the file), with the checks of `read_text`; the pieces joined are
+class Chunk(NamedTuple):
+    """A piece of a text file (`iter_chunks`): its first line's number, its text, and the same text as the
+    UTF-8 bytes it was decoded from (already checked: valid UTF-8, no NUL, a leading BOM dropped)."""
+
+    line: int
+    text: str
+    raw: bytes
+
+
+def iter_chunks(path: str | os.PathLike, expected: str = TEXT, size: int = 1 << 23) -> Iterator[Chunk]:
+    """Pieces (`Chunk`) of about `size` bytes of a file too big to hold at once, each ending at a line end
+    (the last one at the end of the file), with the checks of `read_text`; the pieces' texts joined are
     `read_text`'s string (a leading BOM dropped). A file holding no text at all is DataError "file is empty"."""
     path = _checked(path, expected)
     with _open_bytes(path, expected) as f:
@@ -221,7 +232,8 @@ def iter_chunks(path: str | os.PathLike, expected: str = TEXT, size: int = 1 << 
             if piece:
                 text = decode(path, piece, expected, first_line=line)
                 blank = blank and not text.strip()
-                yield line, text
+                bom = line == 1 and piece.startswith(BOM)
+                yield Chunk(line, text, piece[len(BOM):] if bom else piece)
                 line += piece.count(b"\n")
             if not block:
                 break
