@@ -2,6 +2,7 @@
 in-memory path (load_corpus + LMStream, the oracle) on the same text, for every tokenizer kind, chunk
 boundaries, held-out tails and DDP shards; bad input is one line, exit 2, and never a half-written directory."""
 import functools
+import gc
 import json
 import random
 
@@ -235,3 +236,40 @@ def test_old_lm_run_without_a_tokenizer_entry_samples_as_before(tmp_path, level)
     old = lm.load_run(tmp_path / "r")
     assert old.task.tokenizer.kind == {"char": "char", "word": "whitespace"}[level]
     assert lm.sample_text(old, "the cat", 30, seed=1) == before
+
+
+def test_a_large_text_is_prepared_into_the_run_and_trains_as_from_memory(tmp_path, monkeypatch):
+    """Above PREPARE_ABOVE bytes, `train lm --data` streams the text into RUN_DIR/prepared and trains from the
+    map: the same losses and weights as the in-memory path (the oracle), also after --resume (which reads
+    RUN_DIR/prepared, not the text: the text is gone by then); nothing is left in $TMPDIR."""
+    text, tmp = tmp_path / "t.txt", tmp_path / "tmpdir"
+    text.write_text(corpus_text(400), encoding="utf-8")
+    tmp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp))
+    common = ["train", "lm", "--data", str(text), "--level", "word", "--hidden", "16", "--layers", "1", "--cell", "gru",
+              "--batch-size", "4", "--bptt", "12", "--epochs", "2", "--optimizer", "adam", "--lr", "3e-3",
+              "--seed", "5", "--device", "cpu", "--quiet", "--min-freq", "2"]
+    monkeypatch.setattr(lm, "PREPARE_ABOVE", 1 << 40)
+    assert main([*common, "--out", str(tmp_path / "mem")]) == 0
+    assert lm.resume(tmp_path / "mem", epochs=3)[-1]["epoch"] == 3
+    monkeypatch.setattr(lm, "PREPARE_ABOVE", 0)
+    assert main([*common, "--out", str(tmp_path / "map")]) == 0
+    mem, run = tmp_path / "mem", tmp_path / "map"
+    assert not (mem / "prepared").exists() and (run / "prepared" / "meta.json").is_file()
+    assert open_prepared(run / "prepared").vocab == lm.load_run(mem).task.vocab
+    text.write_text("something else entirely\n" * 50, encoding="utf-8")
+    assert lm.resume(run, epochs=3)[-1]["epoch"] == 3
+    metrics = [[json.loads(x) for x in (r / "metrics.jsonl").read_text().splitlines()] for r in (mem, run)]
+    losses = [[(m["split"], m["step"], m["metrics"]["loss"]) for m in ms if m["split"] in ("train", "valid")]
+              for ms in metrics]
+    assert losses[0] == losses[1] and len(losses[0]) == 6
+    for weights in ("best", "last"):
+        a = lm.load_run(mem, weights).model.state_dict()
+        b = lm.load_run(run, weights).model.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert lm.sample_text(lm.load_run(run), "the cat", 20, seed=1) == lm.sample_text(lm.load_run(mem), "the cat", 20,
+                                                                                      seed=1)
+    assert list(tmp.glob("rnnkit-lm-*")) == []
+    assert main([*common, "--out", str(tmp_path / "bad"), "--tied", "--emb", "8"]) == 2  # fails after preparing
+    gc.collect()
+    assert list(tmp.glob("rnnkit-lm-*")) == [] and not (tmp_path / "bad").exists()

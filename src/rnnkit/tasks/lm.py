@@ -21,6 +21,9 @@ Bengio et al. 2003's feed-forward model lives in `rnnkit.tasks.nplm`; both share
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from rnnkit.data import (
     bundled_path,
     read_text,
 )
-from rnnkit.data.prepared import open_prepared, specials_for, stream_tokens, subword_vocab
+from rnnkit.data.prepared import open_prepared, prepare_lm, specials_for, stream_tokens, subword_vocab
 from rnnkit.data.streams import make_stream
 from rnnkit.data.tokenizers import FROM_LEVEL, KINDS, Tokenizer, make_tokenizer, tokenizer_of
 from rnnkit.generate import SamplingOptions, generate
@@ -148,6 +151,31 @@ def build_model(config) -> nn.Module:
 # ---- the task: data, metrics, run directories ------------------------------------------------------
 
 
+# A --data text file larger than this (bytes on disk) is not read into memory: it is prepared on the fly
+# (rnnkit.data.prepared, one streaming pass) and the run trains from the memory map, kept as RUN_DIR/prepared.
+PREPARE_ABOVE = 16 << 20
+PREPARED_IN_RUN = "prepared"
+
+
+class PreparedStore:
+    """A corpus prepared on the fly into a temporary directory ($TMPDIR, see `tempfile`) for a run started
+    from a large text file; saved with the run as RUN_DIR/prepared (moved there: one rename when $TMPDIR is
+    on the run's filesystem; a later run from the same corpus object gets a copy). The temporary directory
+    is removed when the corpus is garbage-collected or the process ends, so a start that fails leaves
+    nothing behind."""
+
+    def __init__(self, tmp: Path):
+        self.path, self.moved = tmp / PREPARED_IN_RUN, False
+        weakref.finalize(self, shutil.rmtree, str(tmp), True)
+
+    def save(self, dest) -> None:
+        if self.moved:
+            shutil.copytree(self.path, dest)
+            return
+        shutil.move(str(self.path), str(dest))  # the open memory maps stay valid: a rename keeps the inodes
+        self.path, self.moved = Path(dest), True
+
+
 @dataclass
 class LMCorpus:
     vocab: Vocab
@@ -157,6 +185,7 @@ class LMCorpus:
     valid_source: str  # the file, or "last 10% of <train file>"
     task: LMTask | None = None  # what the Trainer summarizes (set by the driver's prepare)
     tokenizer: Tokenizer | None = None
+    store: PreparedStore | None = None  # a corpus prepared on the fly, to be saved with the run
 
 
 def load_corpus(train_path, valid_path=None, level: str = "char", min_freq: int = 1,
@@ -188,6 +217,24 @@ def load_corpus(train_path, valid_path=None, level: str = "char", min_freq: int 
             train_tokens, min_freq=min_freq, specials=specials_for(level))
     encode = lambda toks: torch.tensor(vocab.encode(toks), dtype=torch.long)  # noqa: E731
     return LMCorpus(vocab, level, encode(train_tokens), encode(valid_tokens), source, tokenizer=tokenizer)
+
+
+def prepare_text(train_path, valid_path=None, tokenizer: str = "whitespace", min_freq: int = 1,
+                 valid_fraction: float = 0.1, vocab_size: int | None = None, lang: str = "en") -> LMCorpus:
+    """`load_corpus` without holding the corpus in memory: the text is prepared (rnnkit.data.prepared, the same
+    tokens, vocabulary and ids) into a temporary directory, read as a memory map, and saved with the run that
+    trains on it (`LMCorpus.store`)."""
+    tmp = Path(tempfile.mkdtemp(prefix="rnnkit-lm-"))
+    try:
+        store = PreparedStore(tmp)
+        corpus = prepare_lm([train_path], store.path, tokenizer, vocab_size, min_freq,
+                            None if valid_path is None else str(valid_path), valid_fraction, lang)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    source = str(valid_path) if valid_path is not None else f"last {valid_fraction:.0%} of {train_path}"
+    return LMCorpus(corpus.vocab, corpus.level, corpus.train, corpus.valid, source, tokenizer=corpus.tokenizer,
+                    store=store)
 
 
 def load_prepared(path, vocab: Vocab | None = None) -> LMCorpus:
@@ -247,8 +294,14 @@ class LMDataConfig:
         return Path(self.train) if self.train is not None else bundled_path()
 
     def load(self, vocab: Vocab | None = None, tokenizer: Tokenizer | None = None) -> LMCorpus:
+        """The corpus: the --prepared map; a --data file over PREPARE_ABOVE bytes prepared on the fly (a new
+        run's, so no `vocab` given); else the text read into memory."""
         if self.prepared is not None:
             return load_prepared(self.prepared, vocab)
+        path = self.train_path
+        if vocab is None and tokenizer is None and path.is_file() and path.stat().st_size > PREPARE_ABOVE:
+            return prepare_text(path, self.valid, self.tokenizer or FROM_LEVEL[self.level], self.min_freq,
+                                self.valid_fraction, self.vocab_size, self.lang)
         return load_corpus(self.train_path, self.valid, self.level, self.min_freq, self.valid_fraction, vocab,
                            tokenizer or self.tokenizer, self.vocab_size, self.lang)
 
@@ -297,7 +350,10 @@ class LMSpec:
     path_fields = ("train", "valid", "prepared")
 
     def prepare(self, data: LMDataConfig, task: LMTask | None = None) -> LMCorpus:
-        corpus = data.load(None if task is None else task.vocab, None if task is None else task.tokenizer)
+        if isinstance(task, RunLMTask) and task.prepared_dir is not None and data.prepared is None:
+            corpus = load_prepared(task.prepared_dir, task.vocab)  # resumed: the run's own prepared --data
+        else:
+            corpus = data.load(None if task is None else task.vocab, None if task is None else task.tokenizer)
         corpus.task = LMTask(corpus.vocab, corpus.level, corpus.tokenizer)
         return corpus
 
@@ -320,7 +376,10 @@ class LMSpec:
         return data.batches(corpus)
 
     def run_files(self, corpus: LMCorpus, config) -> tuple[dict, dict]:
-        return {"vocab.json": corpus.vocab, **corpus.task.tokenizer_files()}, {"task": corpus.task.to_dict()}
+        files = {"vocab.json": corpus.vocab, **corpus.task.tokenizer_files()}
+        if corpus.store is not None:
+            files[PREPARED_IN_RUN] = corpus.store
+        return files, {"task": corpus.task.to_dict()}
 
     def load(self, run_dir: Path, config: dict):
         model_config = config_from_dict(config["model"], f"{run_dir / 'config.json'}: model")
@@ -336,7 +395,18 @@ class LMSpec:
         if tokenizer.subword and vocab.itos[len(specials_for(level)):] != tokenizer.pieces():
             raise DataError(f"{run_dir / 'vocab.json'}: expected the pieces of {run_dir / tokenizer.file} after "
                             "the specials, found other tokens; the run directory's files do not belong together")
-        return build_model(model_config), LMTask(vocab, level, tokenizer)
+        prepared = run_dir / PREPARED_IN_RUN
+        return build_model(model_config), RunLMTask(vocab, level, tokenizer,
+                                                    prepared if (prepared / "meta.json").is_file() else None)
+
+
+class RunLMTask(LMTask):
+    """The LMTask of a saved run; `prepared_dir`: RUN_DIR/prepared when the run prepared its --data on the fly
+    (resume trains from it again instead of re-reading the text)."""
+
+    def __init__(self, vocab: Vocab, level: str, tokenizer: Tokenizer | None = None, prepared_dir: Path | None = None):
+        super().__init__(vocab, level, tokenizer)
+        self.prepared_dir = prepared_dir
 
 
 SPEC = LMSpec()
