@@ -163,10 +163,18 @@ def _dtype(vocab: Vocab) -> np.dtype:
     return np.dtype("<u2") if len(vocab) <= 1 << 16 else np.dtype("<u4")
 
 
-def _copy_mapped(src: np.ndarray, dst_path: Path, dtype, table: np.ndarray | None) -> None:
+def _blocks(path: Path, start: int, stop: int):
+    """The uint32 ids start .. stop-1 of the file, _BLOCK at a time (read, not mapped: the file's pages stay
+    in the page cache and out of this process's memory)."""
+    with open(path, "rb") as f:
+        f.seek(4 * start)
+        for s in range(start, stop, _BLOCK):
+            yield np.fromfile(f, np.uint32, min(_BLOCK, stop - s))
+
+
+def _copy_mapped(blocks, dst_path: Path, dtype, table: np.ndarray | None) -> None:
     with open(dst_path, "wb") as f:
-        for start in range(0, len(src), _BLOCK):
-            block = np.asarray(src[start: start + _BLOCK])
+        for block in blocks:
             f.write((table[block] if table is not None else block).astype(dtype).tobytes())
 
 
@@ -234,29 +242,28 @@ def _write_corpus(files, valid, valid_fraction, tok: Tokenizer, min_freq: int, t
     with open(tmp / "all.u32", "wb") as sink:
         n = _write_stream(files, tok, sink, encode, words)
         n_valid_file = _write_stream([valid], tok, sink, encode, words) if valid else 0
-    ids = np.memmap(tmp / "all.u32", dtype=np.uint32, mode="r") if n + n_valid_file else np.zeros(0, np.uint32)
+    total, ids = n + n_valid_file, tmp / "all.u32"
     if valid:
         n_train, valid_source = n, str(Path(valid).resolve())
     else:
         n_valid = max(1, int(n * valid_fraction))
         n_train, valid_source = n - n_valid, f"last {valid_fraction:.0%} of {files[-1]}"
-    if n_train < 2 or len(ids) - n_train < 2:
+    if n_train < 2 or total - n_train < 2:
         raise DataError(f"{', '.join(files)}: expected at least 2 training and 2 validation tokens, found "
-                        f"{n_train} and {len(ids) - n_train}")
+                        f"{n_train} and {total - n_train}")
     if tok.kind not in SUBWORD:
         counts = np.zeros(len(prov.ids), dtype=np.int64)
-        for s in range(0, n_train, _BLOCK):
-            counts += np.bincount(ids[s: min(s + _BLOCK, n_train)], minlength=len(prov.ids))
+        for block in _blocks(ids, 0, n_train):
+            counts += np.bincount(block, minlength=len(prov.ids))
         vocab, table = _final_vocab(counts, prov.ids, specials_for(level_of(tok)), min_freq)
     dtype = _dtype(vocab)
-    _copy_mapped(ids[:n_train], tmp / "train.bin", dtype, table)
-    _copy_mapped(ids[n_train:], tmp / "valid.bin", dtype, table)
-    del ids
-    (tmp / "all.u32").unlink()
+    _copy_mapped(_blocks(ids, 0, n_train), tmp / "train.bin", dtype, table)
+    _copy_mapped(_blocks(ids, n_train, total), tmp / "valid.bin", dtype, table)
+    ids.unlink()
     vocab.save(tmp / "vocab.json")
     return {"dtype": dtype.str, "vocab_size": len(vocab), "valid_source": valid_source,
             "train": {"file": "train.bin", "tokens": int(n_train)},
-            "valid": {"file": "valid.bin", "tokens": int(n + n_valid_file - n_train)}}
+            "valid": {"file": "valid.bin", "tokens": int(total - n_train)}}
 
 
 # ---- reading -----------------------------------------------------------------------------------------------

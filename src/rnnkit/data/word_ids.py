@@ -78,7 +78,7 @@ class _Table:
     is vectorised: each round resolves the keys whose slot holds them or is empty, and moves the others one
     slot on."""
 
-    def __init__(self, bits: int = 16):
+    def __init__(self, bits: int = 18):
         self.bits, self.n = bits, 0
         self.k0 = np.zeros(1 << bits, _U64)
         self.k1 = np.zeros(1 << bits, _U64)
