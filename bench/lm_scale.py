@@ -1,21 +1,25 @@
 """Language models on corpora larger than memory: `rnnkit prepare lm` throughput and peak memory, and training
 from the memory map vs. from the text in memory, one run.
 
-    flock /tmp/rnnkit-bench.lock python bench/lm_scale.py --sizes 10 100 --out /tmp/lm_scale
+    flock /tmp/rnnkit-bench.lock python bench/lm_scale.py --sizes 10 100 500 --out /tmp/lm_scale
 
 Corpora: WikiText-2's training text (/work/shared/data/wikitext-2) repeated with its lines shuffled (a fresh
-seeded order per copy) until it holds --sizes million whitespace tokens (<eos> per line included). Per size:
+seeded order per copy) until it holds --sizes million whitespace tokens (<eos> per line included). Rows:
 
-    prepare   `rnnkit prepare lm --data corpus.txt --valid small_valid.txt` (whitespace words, one core):
-              MB/s of text, peak RSS (VmHWM) and peak anonymous RSS (RssAnon, i.e. without the file pages of
-              the map and of the text) of the process, sampled every 20 ms;
-    train     `rnnkit train lm --prepared DIR` for --train-seconds (2-layer LSTM, --hidden, batch 32, bptt 35,
-              1 thread): training tokens/s from metrics.jsonl, peak RSS and peak RssAnon.
+    tokenizers  `rnnkit prepare lm --tokenizer KIND` on the first --kinds-mb MB of the smallest corpus, for
+                every kind, and the whitespace words through Python's str.split path (the implementation
+                before rnnkit.data.word_ids; baseline, same run);
+    prepare     per size: `rnnkit prepare lm --data corpus.txt --valid small_valid.txt` (whitespace words, one
+                process), and the Python str.split path up to --python-max million tokens (baseline);
+    train       per size: `rnnkit train lm --prepared DIR` for --train-seconds (2-layer LSTM, --hidden, batch 32,
+                bptt 35, 1 thread); on the smallest corpus also `--data corpus.txt` read into memory (the
+                path before on-the-fly preparing; baseline) and `--data corpus.txt` prepared on the fly.
 
-Baselines in the same run: the same training from the text in memory (`--data corpus.txt`, the path every
-rnnkit version had) on the smallest corpus, and on PTB both ways (`--data ptb.train.txt` vs `--prepared`).
-The validation text is the first --valid-lines lines of WikiText-2's valid split (kept small so that the
-time goes to training). Every figure is printed as a Markdown row and appended to OUT/results.jsonl.
+MB/s = text MB / the pass's own time (meta.json `seconds`, wall; `cpu_seconds`, the process's CPU time of the
+pass: the one-core figure on a shared machine); the interpreter's start-up is excluded. Peak RSS = VmHWM,
+peak RssAnon = anonymous memory (RSS without file pages: the page cache of the map and of the text), both
+sampled every 20 ms. `--ptb` adds PTB trained from the text and from the map. Every figure is printed as a
+Markdown row and appended to OUT/results.jsonl.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import gzip
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -70,6 +75,10 @@ def build_corpus(path: Path, million_tokens: float, seed: int = 0) -> int:
         while n < target:
             order = list(range(len(lines)))
             rng.shuffle(order)
+            if n + sum(sizes) < target:  # a whole copy
+                f.write("\n".join(lines[i] for i in order) + "\n")
+                n += sum(sizes)
+                continue
             for i in order:
                 f.write(lines[i] + "\n")
                 n += sizes[i]
@@ -78,21 +87,60 @@ def build_corpus(path: Path, million_tokens: float, seed: int = 0) -> int:
     return n
 
 
-def train(args, name: str, source: list[str]) -> dict:
+def head(src: Path, dst: Path, mb: float) -> float:
+    """The first `mb` MB of SRC (cut at a line end) as DST; its size in MB."""
+    with open(src, "rb") as f:
+        data = f.read(int(mb * 1e6))
+    dst.write_bytes(data[: data.rfind(b"\n") + 1])
+    return dst.stat().st_size / 1e6
+
+
+def prepare(args, corpus: Path, out: Path, kind: str = "whitespace", python_words: bool = False,
+) -> dict:
+    """`rnnkit prepare lm` (python_words: with rnnkit.data.word_ids switched off, i.e. str.split per chunk)."""
+    cmd = rk("prepare", "lm", "--data", str(corpus), "--valid", str(args.valid), "--out", str(out), "--overwrite",
+             "--tokenizer", kind)
+    if python_words:
+        cmd[2] = "import sys, rnnkit.data.prepared as p; p.WordIds = lambda ids: None; " + cmd[2].split("; ", 1)[1]
+    r = measure(cmd)
+    meta = json.loads((out / "meta.json").read_text())
+    r.update(own=meta["seconds"], cpu=meta["cpu_seconds"])
+    return r
+
+
+def prepare_row(args, what: str, tokens: float, mb: float, r: dict) -> None:
+    row(args.out, what=what, tokens=tokens, mb=mb, seconds=r["own"], rate=mb / r["own"], cpu_seconds=r["cpu"],
+        cpu_rate=mb / r["cpu"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+
+
+def remove(*paths: Path) -> None:
+    for p in paths:
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def train(args, name: str, source: list[str], in_memory: bool = False) -> dict:
+    """`rnnkit train lm` (in_memory: with PREPARE_ABOVE raised, so --data is read into memory as before)."""
     run = args.out / "runs" / name
     cmd = rk("train", "lm", *source, "--level", "word", "--cell", "lstm", "--layers", "2", "--hidden", str(args.hidden),
              "--batch-size", "32", "--bptt", "35", "--epochs", "1", "--max-minutes", str(args.train_seconds / 60),
              "--optimizer", "sgd", "--lr", "1", "--clip", "5", "--out", str(run), "--overwrite", "--device", "cpu",
              "--quiet")
+    if in_memory:
+        cmd[2] = "import sys, rnnkit.tasks.lm as m; m.PREPARE_ABOVE = 1 << 62; " + cmd[2].split("; ", 1)[1]
     r = measure(cmd, threads=1)
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     r["tokens_per_second"] = next(x["tokens_per_second"] for x in records if x["split"] == "train")
     r["steps"] = next(x["step"] for x in records if x["split"] == "train")
+    remove(run)
     return r
 
 
 def row(out: Path, **values) -> None:
     values.pop("output", None)
+    values["load"] = round(os.getloadavg()[0], 2)
     with open(out / "results.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(values) + "\n")
     cells = [f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
@@ -100,18 +148,37 @@ def row(out: Path, **values) -> None:
     print("| " + " | ".join(cells) + " |", flush=True)
 
 
-def ptb_rows(args, valid: Path) -> None:
+def train_row(args, what: str, tokens: float, mb: float, r: dict) -> None:
+    row(args.out, what=what, tokens=tokens, mb=mb, seconds=r["seconds"], rate=r["tokens_per_second"], cpu_seconds="",
+        cpu_rate="", rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+
+
+def ptb_rows(args) -> None:
     """PTB's training text, trained from the text in memory and from the map: the same tokens/s expected."""
     ptb = args.out / "ptb.train.txt"
     ptb.write_bytes(gzip.open(DATA / "ptb" / "ptb.train.txt.gz").read())
-    r = train(args, "ptb_text", ["--data", str(ptb), "--valid", str(valid)])
-    row(args.out, what="PTB train from text (baseline)", tokens=0.93, mb=ptb.stat().st_size / 1e6,
-        seconds=r["seconds"], rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+    mb = ptb.stat().st_size / 1e6
+    train_row(args, "PTB train from the text in memory", 0.93, mb,
+              train(args, "ptb_text", ["--data", str(ptb), "--valid", str(args.valid)]))
     prep = args.out / "ptb_prepared"
-    measure(rk("prepare", "lm", "--data", str(ptb), "--valid", str(valid), "--out", str(prep), "--overwrite"))
-    r = train(args, "ptb_map", ["--prepared", str(prep)])
-    row(args.out, what="PTB train from the map", tokens=0.93, mb=ptb.stat().st_size / 1e6, seconds=r["seconds"],
-        rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+    prepare(args, ptb, prep)
+    train_row(args, "PTB train from the map", 0.93, mb, train(args, "ptb_map", ["--prepared", str(prep)]))
+    remove(ptb, prep)
+
+
+def kind_rows(args, corpus: Path) -> None:
+    """Every tokenizer's prepare MB/s on the first --kinds-mb MB of CORPUS."""
+    part = args.out / "kinds.txt"
+    mb = head(corpus, part, args.kinds_mb)
+    for kind, python_words in (("whitespace", True), ("whitespace", False), ("char", False), ("moses", False),
+                               ("sentencepiece-bpe", False), ("sentencepiece-unigram", False)):
+        out = args.out / f"kinds_{kind}"
+        r = prepare(args, part, out, kind, python_words)  # subword: at most 8000 pieces (the default)
+        tokens = json.loads((out / "meta.json").read_text())["train"]["tokens"] / 1e6
+        label = "whitespace, Python str.split path (baseline)" if python_words else kind
+        prepare_row(args, f"prepare {label}", tokens, mb, r)
+        remove(out)
+    remove(part)
 
 
 def main(argv=None) -> int:
@@ -121,40 +188,41 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--train-seconds", type=float, default=60.0)
     p.add_argument("--valid-lines", type=int, default=400)
+    p.add_argument("--kinds-mb", type=float, default=5.0, help="text for the every-tokenizer rows (0: none)")
+    p.add_argument("--python-max", type=float, default=100, help="largest size with the str.split baseline row")
+    p.add_argument("--ptb", action="store_true", help="add the PTB rows (text vs. map)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the in-memory and on-the-fly training rows")
     p.add_argument("--keep", action="store_true", help="keep the corpora and prepared directories")
-    p.add_argument("--no-baselines", action="store_true", help="skip the PTB rows and the in-memory row")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    valid = args.out / "valid_small.txt"
-    valid.write_text("\n".join(gzip.open(DATA / "wikitext-2" / "valid.txt.gz", "rt", encoding="utf-8")
-                               .read().splitlines()[: args.valid_lines]) + "\n", encoding="utf-8")
+    args.valid = args.out / "valid_small.txt"
+    args.valid.write_text("\n".join(gzip.open(DATA / "wikitext-2" / "valid.txt.gz", "rt", encoding="utf-8")
+                                    .read().splitlines()[: args.valid_lines]) + "\n", encoding="utf-8")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start", flush=True)
-    print("| what | corpus M tokens | text MB | seconds | MB/s or tokens/s | peak RSS MB | peak RssAnon MB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
-    if not args.no_baselines:
-        ptb_rows(args, valid)
+    print("| what | corpus M tokens | text MB | seconds | MB/s or tokens/s | CPU s | MB/s of CPU | peak RSS MB | "
+          "peak RssAnon MB | load |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
+    if args.ptb:
+        ptb_rows(args)
     for i, size in enumerate(args.sizes):
         corpus = args.out / f"corpus_{size:g}M.txt"
         n = build_corpus(corpus, size)
         mb = corpus.stat().st_size / 1e6
+        if i == 0 and args.kinds_mb > 0:
+            kind_rows(args, corpus)
         prep = args.out / f"prepared_{size:g}M"
-        r = measure(rk("prepare", "lm", "--data", str(corpus), "--valid", str(valid), "--out", str(prep),
-                       "--overwrite"))
-        own = json.loads((prep / "meta.json").read_text())["seconds"]  # the pass itself, not the interpreter start
-        row(args.out, what=f"prepare (whitespace; {r['seconds']:.1f} s with start-up)", tokens=n / 1e6, mb=mb,
-            seconds=own, rate=mb / own, rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
-        r = train(args, f"map_{size:g}M", ["--prepared", str(prep)])
-        row(args.out, what="train from the map", tokens=n / 1e6, mb=mb, seconds=r["seconds"],
-            rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+        if size <= args.python_max:
+            prepare_row(args, "prepare whitespace, Python str.split path (baseline)", n / 1e6, mb,
+                        prepare(args, corpus, prep, python_words=True))
+        prepare_row(args, "prepare whitespace", n / 1e6, mb, prepare(args, corpus, prep))
+        train_row(args, "train from the map", n / 1e6, mb, train(args, f"map_{size:g}M", ["--prepared", str(prep)]))
         if i == 0 and not args.no_baselines:
-            r = train(args, f"text_{size:g}M", ["--data", str(corpus), "--valid", str(valid)])
-            row(args.out, what="train from the text in memory (baseline)", tokens=n / 1e6, mb=mb,
-                seconds=r["seconds"], rate=r["tokens_per_second"], rss=r["peak_rss_mb"], anon=r["peak_anon_mb"])
+            source = ["--data", str(corpus), "--valid", str(args.valid)]
+            train_row(args, "train --data, read into memory (baseline)", n / 1e6, mb,
+                      train(args, f"text_{size:g}M", source, in_memory=True))
+            train_row(args, "train --data, prepared on the fly", n / 1e6, mb, train(args, f"fly_{size:g}M", source))
         if not args.keep:
-            corpus.unlink()
-            for f in prep.iterdir():
-                f.unlink()
-            prep.rmdir()
+            remove(corpus, prep)
     return 0
 
 

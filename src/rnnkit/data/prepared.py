@@ -192,7 +192,7 @@ def prepare_lm(files, out, tokenizer: str = "whitespace", vocab_size: int | None
     _check_inputs(files, valid, out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         tok = make_tokenizer(tokenizer, lambda: _lines(files), vocab_size, ", ".join(files), lang)
         level = level_of(tok)
@@ -201,7 +201,7 @@ def prepare_lm(files, out, tokenizer: str = "whitespace", vocab_size: int | None
         bytes_read = sum(_size_of(f) for f in files) + (_size_of(valid) if valid else 0)
         meta.update(format=FORMAT, level=level, tokenizer=tok.to_dict(), min_freq=min_freq,
                     sources=[str(Path(f).resolve()) for f in files], text_bytes=bytes_read,
-                    seconds=round(time.perf_counter() - start, 3))
+                    seconds=round(time.perf_counter() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         tmp.chmod(0o755)  # mkdtemp/mkstemp make private files; a corpus is meant to be shared (read-only)
         for f in tmp.iterdir():
