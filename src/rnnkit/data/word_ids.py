@@ -33,16 +33,17 @@ _UNICODE_SPACES = ((0xC2, 0x85, None), (0xC2, 0xA0, None), (0xE1, 0x9A, (0x80,))
                    (0xE3, 0x80, (0x80,)))
 
 
-def needs_python(raw: bytes, buf: np.ndarray, counts: np.ndarray) -> bool:
-    """True when `raw` (its bytes `buf`, padded with zeros; their counts `counts`) holds a character that
-    str.split/str.splitlines treat as whitespace or a line end other than space, \\t, \\n and \\r\\n, or
-    another control character."""
-    if counts[:32].sum() != counts[9] + counts[10] + counts[13] or (counts[13] and counts[13] != raw.count(b"\r\n")):
-        return True
-    if not counts[[0xC2, 0xE1, 0xE2, 0xE3]].any():
-        return False
+def needs_python(raw: bytes, buf: np.ndarray) -> bool:
+    """True when `raw` (its bytes `buf`, padded with zeros) holds a character that str.split/str.splitlines
+    treat as whitespace or a line end other than space, \\t, \\n and \\r\\n, or another control character."""
     a = buf[: len(raw)]
-    lead = np.flatnonzero((a == 0xC2) | ((a >= 0xE1) & (a <= 0xE3)))
+    returns = np.count_nonzero(a == 13)
+    if np.count_nonzero(a < 32) != np.count_nonzero(a == 9) + np.count_nonzero(a == 10) + returns or (
+            returns and returns != raw.count(b"\r\n")):
+        return True
+    if raw.isascii():
+        return False
+    lead = np.flatnonzero((a == 0xC2) | (a - np.uint8(0xE1) <= 2))  # 0xC2, 0xE1 .. 0xE3 (uint8 wraps around)
     b0, b1, b2 = a[lead], buf[lead + 1], buf[lead + 2]
     for first, second, third in _UNICODE_SPACES:
         hit = (b0 == first) & (b1 == second)
@@ -145,7 +146,7 @@ class WordIds:
         n = len(raw)
         buf = np.frombuffer(raw + bytes(2 * 8), np.uint8)  # padded: 16 bytes may be read after a word's start
         a = buf[:n]
-        if needs_python(raw, buf, np.bincount(a, minlength=256)):
+        if needs_python(raw, buf):
             return None
         edges = np.flatnonzero(np.diff(a > 32, prepend=False, append=False))  # word starts and ends, in turn
         starts, ends = edges[0::2], edges[1::2]
