@@ -273,3 +273,18 @@ def test_a_large_text_is_prepared_into_the_run_and_trains_as_from_memory(tmp_pat
     assert main([*common, "--out", str(tmp_path / "bad"), "--tied", "--emb", "8"]) == 2  # fails after preparing
     gc.collect()
     assert list(tmp.glob("rnnkit-lm-*")) == [] and not (tmp_path / "bad").exists()
+
+
+def test_two_runs_from_one_corpus_prepared_on_the_fly_each_keep_a_copy(tmp_path, monkeypatch):
+    (tmp_path / "t.txt").write_text(corpus_text(200), encoding="utf-8")
+    monkeypatch.setattr(lm, "PREPARE_ABOVE", 0)
+    data = lm.LMDataConfig(train=str(tmp_path / "t.txt"), level="word", batch_size=4, bptt=10)
+    corpus = data.load()
+    assert isinstance(corpus.train, np.memmap) and corpus.store is not None
+    config = TrainConfig(epochs=1, seed=3, device="cpu", progress=False, tensorboard=False)
+    for name in ("a", "b"):
+        lm.fit(tmp_path / name, data, lm.RNNLMConfig(vocab_size=len(corpus.vocab), hidden=8, layers=1), config, corpus)
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(open_prepared(tmp_path / name / "prepared").train, corpus.train)
+    a, b = (lm.load_run(tmp_path / n).model.state_dict() for n in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -21,6 +21,7 @@ Bengio et al. 2003's feed-forward model lives in `rnnkit.tasks.nplm`; both share
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -159,21 +160,24 @@ PREPARED_IN_RUN = "prepared"
 
 class PreparedStore:
     """A corpus prepared on the fly into a temporary directory ($TMPDIR, see `tempfile`) for a run started
-    from a large text file; saved with the run as RUN_DIR/prepared (moved there: one rename when $TMPDIR is
-    on the run's filesystem; a later run from the same corpus object gets a copy). The temporary directory
-    is removed when the corpus is garbage-collected or the process ends, so a start that fails leaves
-    nothing behind."""
+    from a large text file; saved with each run that trains on it as RUN_DIR/prepared (hard links when $TMPDIR
+    is on the run's filesystem, so no second copy of the data; else a copy). The temporary directory is
+    removed when the corpus is garbage-collected or the process ends, so a start that fails leaves nothing
+    behind."""
 
     def __init__(self, tmp: Path):
-        self.path, self.moved = tmp / PREPARED_IN_RUN, False
+        self.path = tmp / PREPARED_IN_RUN
         weakref.finalize(self, shutil.rmtree, str(tmp), True)
 
     def save(self, dest) -> None:
-        if self.moved:
-            shutil.copytree(self.path, dest)
-            return
-        shutil.move(str(self.path), str(dest))  # the open memory maps stay valid: a rename keeps the inodes
-        self.path, self.moved = Path(dest), True
+        shutil.copytree(self.path, dest, copy_function=_link_or_copy)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem (or no hard links there)
+        shutil.copy2(src, dst)
 
 
 @dataclass
