@@ -7,8 +7,8 @@ Corpora: WikiText-2's training text (/work/shared/data/wikitext-2) repeated with
 seeded order per copy) until it holds --sizes million whitespace tokens (<eos> per line included). Rows:
 
     tokenizers  `rnnkit prepare lm --tokenizer KIND` on the first --kinds-mb MB of the smallest corpus, for
-                every kind, and the whitespace words through Python's str.split path (the implementation
-                before rnnkit.data.word_ids; baseline, same run);
+                every kind, and words and characters through the Python path (str.split / list(text) and a
+                dict lookup per token: the implementation before rnnkit.data.word_ids; baseline, same run);
     prepare     per size: `rnnkit prepare lm --data corpus.txt --valid small_valid.txt` (whitespace words, one
                 process), and the Python str.split path up to --python-max million tokens (baseline);
     train       per size: `rnnkit train lm --prepared DIR` for --train-seconds (2-layer LSTM, --hidden, batch 32,
@@ -97,11 +97,12 @@ def head(src: Path, dst: Path, mb: float) -> float:
 
 def prepare(args, corpus: Path, out: Path, kind: str = "whitespace", python_words: bool = False,
 ) -> dict:
-    """`rnnkit prepare lm` (python_words: with rnnkit.data.word_ids switched off, i.e. str.split per chunk)."""
+    """`rnnkit prepare lm` (python_words: with rnnkit.data.word_ids switched off: str.split / list(text) and a
+    dict lookup per token, the implementation before it)."""
     cmd = rk("prepare", "lm", "--data", str(corpus), "--valid", str(args.valid), "--out", str(out), "--overwrite",
              "--tokenizer", kind)
     if python_words:
-        cmd[2] = "import sys, rnnkit.data.prepared as p; p.WordIds = lambda ids: None; " + cmd[2].split("; ", 1)[1]
+        cmd[2] = "import sys, rnnkit.data.prepared as p; p.numpy_path = lambda *a: None; " + cmd[2].split("; ", 1)[1]
     r = measure(cmd)
     meta = json.loads((out / "meta.json").read_text())
     r.update(own=meta["seconds"], cpu=meta["cpu_seconds"])
@@ -170,12 +171,12 @@ def kind_rows(args, corpus: Path) -> None:
     """Every tokenizer's prepare MB/s on the first --kinds-mb MB of CORPUS."""
     part = args.out / "kinds.txt"
     mb = head(corpus, part, args.kinds_mb)
-    for kind, python_words in (("whitespace", True), ("whitespace", False), ("char", False), ("moses", False),
-                               ("sentencepiece-bpe", False), ("sentencepiece-unigram", False)):
+    for kind, python_words in (("whitespace", True), ("whitespace", False), ("char", True), ("char", False),
+                               ("moses", False), ("sentencepiece-bpe", False), ("sentencepiece-unigram", False)):
         out = args.out / f"kinds_{kind}"
         r = prepare(args, part, out, kind, python_words)  # subword: at most 8000 pieces (the default)
         tokens = json.loads((out / "meta.json").read_text())["train"]["tokens"] / 1e6
-        label = "whitespace, Python str.split path (baseline)" if python_words else kind
+        label = f"{kind}, Python path (baseline)" if python_words else kind
         prepare_row(args, f"prepare {label}", tokens, mb, r)
         remove(out)
     remove(part)
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
             kind_rows(args, corpus)
         prep = args.out / f"prepared_{size:g}M"
         if size <= args.python_max:
-            prepare_row(args, "prepare whitespace, Python str.split path (baseline)", n / 1e6, mb,
+            prepare_row(args, "prepare whitespace, Python path (baseline)", n / 1e6, mb,
                         prepare(args, corpus, prep, python_words=True))
         prepare_row(args, "prepare whitespace", n / 1e6, mb, prepare(args, corpus, prep))
         train_row(args, "train from the map", n / 1e6, mb, train(args, f"map_{size:g}M", ["--prepared", str(prep)]))

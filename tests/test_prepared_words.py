@@ -12,7 +12,7 @@ import pytest
 import rnnkit.data.prepared as prepared_mod
 from rnnkit.data import tokenize
 from rnnkit.data.prepared import prepare_lm
-from rnnkit.data.word_ids import _UNICODE_SPACES, MAX_PACKED, WordIds, _Table
+from rnnkit.data.word_ids import _UNICODE_SPACES, MAX_PACKED, CharIds, WordIds, _Table
 from rnnkit.tasks import lm
 
 LETTERS = "abcxyzABQ0189.,;'\"<>-_éßø–—“”日本語😀\x7f\ufeff\u200b"
@@ -128,3 +128,14 @@ def test_the_table_maps_keys_one_to_one_through_growth_and_probing():
             assert values.setdefault((a, b), v) == v  # one key, one value, in this call and in the earlier ones
     assert sorted(values.values()) == list(range(len(values))) == list(range(next_id[0]))
     assert table.n == len(values) and 4 * table.n <= len(table.k1)
+
+
+def test_numpy_characters_equal_list_of_the_text():
+    rng = random.Random(3)
+    ids = provisional()
+    chars = CharIds(ids)
+    alphabet = LETTERS + " \t\n\r\x0c\u2028\u00a0\U0010ffff"
+    for _ in range(3):
+        text = "".join(rng.choice(alphabet) for _ in range(3000))
+        assert decoded(ids, chars.encode(text)) == tokenize(text, "char")
+    assert len(ids) == len(set(alphabet))

@@ -19,8 +19,8 @@ on the same text: char tokens are every character; other tokenizers give each no
 decreasing count (ties by the token), tokens of the held-out tail not counted. Word and char corpora are
 read once: tokens get provisional ids while the text streams by (written to disk as uint32), and one pass
 over those ids (not over the text) maps them to the final ids. Whitespace words are cut and looked up with
-NumPy (`rnnkit.data.word_ids`; a piece holding a character str.split treats specially goes through Python's
-str.split instead, with the same result). Subword
+NumPy, characters mapped by their code points (`rnnkit.data.word_ids`; a piece holding a character str.split
+treats specially goes through Python's str.split instead, with the same result). Subword
 tokenizers read the text twice (training the model on a seeded sample of at most 2M lines, then encoding).
 Memory holds one chunk of text and the vocabulary, never the corpus. Everything is written into a temporary
 directory beside DIR and renamed into place at the end, so an error never leaves a half-written DIR.
@@ -41,7 +41,7 @@ import numpy as np
 from rnnkit.data.text import DataError, iter_chunks, read_json
 from rnnkit.data.tokenizers import MODEL_FILE, SUBWORD, Tokenizer, make_tokenizer
 from rnnkit.data.vocab import EOS, UNK, Vocab
-from rnnkit.data.word_ids import WordIds
+from rnnkit.data.word_ids import CharIds, WordIds
 
 FORMAT = "rnnkit.prepared-lm/1"
 SPECIALS_WORD, SPECIALS_CHAR = (UNK, EOS), (UNK,)
@@ -127,18 +127,30 @@ class _Provisional:
         return np.fromiter(map(self.ids.__getitem__, tokens), dtype=np.uint32, count=len(tokens))
 
 
-def _write_stream(files, tokenizer: Tokenizer, sink, encode, words: WordIds | None) -> int:
-    """Stream every file's tokens through `encode` (tokens -> ids) into the open binary file `sink`; `words`
-    (whitespace words) encodes a chunk's bytes directly when it can."""
+def _write_stream(files, tokenizer: Tokenizer, sink, encode, fast) -> int:
+    """Stream every file's tokens through `encode` (tokens -> ids) into the open binary file `sink`; `fast`
+    (whitespace words, characters: rnnkit.data.word_ids) encodes a chunk directly when it can (else None)."""
     n = 0
     for f in files:
         for chunk in iter_chunks(f, "UTF-8 text (a language-model corpus)"):
-            ids = None if words is None else words.encode(chunk.raw)
+            ids = None if fast is None else fast(chunk)
             if ids is None:
                 ids = encode(stream_tokens(chunk.text, tokenizer))
             sink.write(ids.tobytes())
             n += len(ids)
     return n
+
+
+def numpy_path(kind: str, ids: dict):
+    """chunk -> its provisional ids (or None: use Python) without a Python object per token, for the kinds
+    rnnkit.data.word_ids handles (whitespace words, characters); None for the others."""
+    if kind == "whitespace":
+        words = WordIds(ids)
+        return lambda chunk: words.encode(chunk.raw)
+    if kind == "char":
+        chars = CharIds(ids)
+        return lambda chunk: chars.encode(chunk.text)
+    return None
 
 
 def _final_vocab(counts: np.ndarray, prov: dict, specials, min_freq: int) -> tuple[Vocab, np.ndarray]:
@@ -231,17 +243,16 @@ def _lines(files):
 
 
 def _write_corpus(files, valid, valid_fraction, tok: Tokenizer, min_freq: int, tmp: Path) -> dict:
-    words = None
     if tok.kind in SUBWORD:  # the vocabulary is the model's pieces: final ids at once
-        vocab, table = subword_vocab(tok), None
+        vocab, table, fast = subword_vocab(tok), None, None
         encode = lambda tokens: np.asarray(vocab.encode(tokens), dtype=np.uint32)  # noqa: E731
     else:
         prov = _Provisional()
         encode = prov.encode
-        words = WordIds(prov.ids) if tok.kind == "whitespace" else None
+        fast = numpy_path(tok.kind, prov.ids)
     with open(tmp / "all.u32", "wb") as sink:
-        n = _write_stream(files, tok, sink, encode, words)
-        n_valid_file = _write_stream([valid], tok, sink, encode, words) if valid else 0
+        n = _write_stream(files, tok, sink, encode, fast)
+        n_valid_file = _write_stream([valid], tok, sink, encode, fast) if valid else 0
     total, ids = n + n_valid_file, tmp / "all.u32"
     if valid:
         n_train, valid_source = n, str(Path(valid).resolve())

@@ -1,4 +1,4 @@
-"""Whitespace words -> ids with NumPy, for `rnnkit prepare lm`'s default tokenizer (rnnkit.data.prepared).
+"""Whitespace words and characters -> ids with NumPy, for `rnnkit prepare lm` (rnnkit.data.prepared).
 
     words = WordIds(ids)               # ids: a dict token -> id that gives a missing token the next id
     out = words.encode(raw)            # uint32 ids of the chunk's words, <eos> after each non-blank line,
@@ -12,6 +12,8 @@ key never seen before becomes a Python string (to get its id from `ids`). Longer
 one. str.split() and str.splitlines() also cut at \\x0b \\x0c \\x1c-\\x1f, a lone \\r and Unicode spaces
 (U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000); a chunk holding any of these,
 or another control character, is left to the caller (`encode` returns None), so the result never differs.
+
+`CharIds` does the same for characters (`list(text)`): the text's code points index a table of ids.
 """
 from __future__ import annotations
 
@@ -191,3 +193,19 @@ class WordIds:
 def _unpack(k0: int, k1: int) -> str:
     n = k1 >> 56
     return (k0.to_bytes(8, "little") + (k1 & _LOW56).to_bytes(7, "little"))[:n].decode("utf-8")
+
+
+class CharIds:
+    """Characters of text chunks -> ids from `ids` (as for WordIds): exactly `list(text)` mapped through `ids`."""
+
+    def __init__(self, ids: dict):
+        self.ids = ids
+        self.table = np.full(0x110000, -1, np.int64)  # code point -> id, -1: not seen yet
+
+    def encode(self, text: str) -> np.ndarray:
+        points = np.frombuffer(text.encode("utf-32-le"), "<u4")
+        seen = np.flatnonzero(np.bincount(points, minlength=0))
+        new = seen[self.table[seen] < 0]
+        for c in new.tolist():
+            self.table[c] = self.ids[chr(c)]
+        return self.table[points].astype(np.uint32)
