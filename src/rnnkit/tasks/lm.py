@@ -260,7 +260,8 @@ class LMDataConfig:
     """Where the text comes from and how it is batched (saved as config.json["data"])."""
 
     train: str | None = field(default=None, metadata=opt(
-        "training text (UTF-8, or .gz); none: the bundled tiny Shakespeare", flag="--data"))
+        "training text (UTF-8, or .gz; over 16 MiB: prepared on the fly into RUN_DIR/prepared); none: the "
+        "bundled tiny Shakespeare", flag="--data"))
     valid: str | None = field(default=None, metadata=opt("validation text; none: the last --valid-fraction"))
     prepared: str | None = field(default=None, metadata=opt(
         "a corpus written by `rnnkit prepare lm` (read as a memory map) instead of --data"))
