@@ -81,6 +81,40 @@ class Engine:
         return {}
 
 
+def length_groups(lengths, step_cost: float = 1.0, call_cost: float = 20.0, largest: int = 64) -> list[list[int]]:
+    """Split a batch into runs of similar length: index lists (each sorted by length) covering every index once.
+
+    ONNX's recurrent operators compute every row up to the batch's longest length (``sequence_lens`` masks the
+    padding, it does not skip it), so a batch of 5- to 30-token texts pays 30 steps for each. A group of b
+    rows of at most T tokens is costed ``T * (b + step_cost) + call_cost`` (in row-steps: a step's fixed cost,
+    a call's fixed cost; measured on the classify model of bench/serve.py), and the cheapest split of the
+    length-sorted batch into contiguous groups of at most ``largest`` rows is found by dynamic programming.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n = len(order)
+    best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
+    for j in range(1, n + 1):
+        longest = lengths[order[j - 1]]  # the longest of rows i..j-1 (sorted)
+        for i in range(max(0, j - largest), j):
+            cost = best[i] + longest * (j - i + step_cost) + call_cost
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j:
+        groups.append(order[cut[j]: j])
+        j = cut[j]
+    return groups[::-1]
+
+
+def grouped(fn, items: list, lengths) -> list:
+    """fn(sub-list) -> results, run on the length_groups of items; the results in the order of items."""
+    out = [None] * len(items)
+    for group in length_groups(lengths):
+        for i, r in zip(group, fn([items[i] for i in group])):
+            out[i] = r
+    return out
+
+
 def _pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     out = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
@@ -98,12 +132,16 @@ class ClassifyEngine(Engine):
         from rnnkit.tasks import classify
 
         labels = self.run.task.labels
-        if self.backend == "torch":
+        if self.backend == "torch":  # packed sequences: no step is spent on padding
             probs = classify.predict_proba(self.run, items).numpy()
         else:
-            tokens, lengths = _pad([self.run.task.encode(t) for t in items])
-            (probs,) = self.sessions["model"].run(["probs"], {"tokens": tokens, "lengths": lengths})
+            probs = grouped(self._onnx_probs, items, [len(t) for t in items])
         return [{"label": labels[int(p.argmax())], "probs": dict(zip(labels, map(float, p)))} for p in probs]
+
+    def _onnx_probs(self, items) -> list[np.ndarray]:
+        tokens, lengths = _pad([self.run.task.encode(t) for t in items])
+        (probs,) = self.sessions["model"].run(["probs"], {"tokens": tokens, "lengths": lengths})
+        return list(probs)
 
     def info(self):
         return {"labels": self.run.task.labels}
@@ -115,26 +153,31 @@ class TagEngine(Engine):
         return self.texts(inputs, "sentence")
 
     def run_batch(self, items):
-        from rnnkit.export import runtime
         from rnnkit.tasks import tag
 
         if self.backend == "torch":
             tags = tag.predict(self.run, items)
         else:
-            batch = tag.collate(tag.encode([tag.Sentence(w, None, 0) for w in items], self.run.task))
-            feeds = {"words": batch.words.numpy(), "lengths": batch.lengths.numpy()}
-            if self.run.model.chars is not None:
-                feeds.update(chars=batch.chars.numpy(), char_lengths=batch.char_lengths.numpy())
-            (emissions,) = self.sessions["model"].run(["emissions"], feeds)
-            crf, names = self.run.model.crf, self.run.task.tags.itos
-            if crf is None:
-                ids = [row[:n].argmax(-1).tolist() for row, n in zip(emissions, batch.lengths.tolist())]
-            else:
-                ids = runtime.viterbi(emissions, batch.lengths.numpy(), crf.transitions.detach().numpy(),
-                                      None if crf.start is None else crf.start.detach().numpy(),
-                                      None if crf.end is None else crf.end.detach().numpy())
-            tags = [[names[k] for k in row] for row in ids]
+            tags = grouped(self._onnx_tags, items, [len(w) for w in items])
         return [{"tokens": w, "tags": t} for w, t in zip(items, tags)]
+
+    def _onnx_tags(self, items) -> list[list[str]]:
+        from rnnkit.export import runtime
+        from rnnkit.tasks import tag
+
+        batch = tag.collate(tag.encode([tag.Sentence(w, None, 0) for w in items], self.run.task))
+        feeds = {"words": batch.words.numpy(), "lengths": batch.lengths.numpy()}
+        if self.run.model.chars is not None:
+            feeds.update(chars=batch.chars.numpy(), char_lengths=batch.char_lengths.numpy())
+        (emissions,) = self.sessions["model"].run(["emissions"], feeds)
+        crf, names = self.run.model.crf, self.run.task.tags.itos
+        if crf is None:
+            ids = [row[:n].argmax(-1).tolist() for row, n in zip(emissions, batch.lengths.tolist())]
+        else:
+            ids = runtime.viterbi(emissions, batch.lengths.numpy(), crf.transitions.detach().numpy(),
+                                  None if crf.start is None else crf.start.detach().numpy(),
+                                  None if crf.end is None else crf.end.detach().numpy())
+        return [[names[k] for k in row] for row in ids]
 
     def info(self):
         return {"tags": self.run.task.tags.itos}
