@@ -249,6 +249,111 @@ def test_limits_and_malformed_input_are_json_4xx_never_500(runs):
         assert r.status_code == 422 and "temperature" in r.json()["error"]
 
 
+BAD_BODIES = [b'{"texts": ["w1"]}', b'{"inputs": []}', b'{"inputs": "w1"}', b'[]', b'3', b'{}', b'null',
+              b'{"inputs": ["w1"], "beam": 2}', b'{"inputs": ["w1"], "beam": 0}', b'{"inputs": ["w1"], "beam": "x"}',
+              b'{"inputs": ["w1"], "attention": "maybe"}', b'{"inputs": ["w1"], "extra": 1, "more": 2}']
+
+
+def test_lean_path_errors_are_the_ones_fastapi_validation_gives(runs):
+    """The batched endpoints validate their bodies themselves (rnnkit.serve.asgi): each wrong body gets exactly
+    the 422 message of FastAPI's own validation of the same pydantic model (a route taking it as its body)."""
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    from rnnkit.serve import schemas
+    from rnnkit.serve.asgi import validation_message
+
+    reference = FastAPI()
+
+    @reference.exception_handler(RequestValidationError)
+    async def _invalid(request, exc):
+        return JSONResponse({"error": validation_message(exc.errors()), "status": 422}, status_code=422)
+
+    @reference.post("/v1/predict")
+    async def predict(body: schemas.PredictRequest):
+        return {}
+
+    @reference.post("/v1/translate")
+    async def translate(body: schemas.TranslateRequest):
+        return {}
+
+    json_type = {"content-type": "application/json"}
+    with TestClient(reference) as ref, TestClient(create_app(runs["seq2seq"], "torch")) as s2s, \
+            TestClient(create_app(runs["classify"], "onnx")) as cls:
+        for path, client in (("/v1/predict", cls), ("/v1/translate", s2s)):
+            for body in BAD_BODIES:
+                expected = ref.post(path, content=body, headers=json_type)
+                if expected.status_code == 200:  # beam/attention fields: fine for translate, unknown for predict
+                    continue
+                got = client.post(path, content=body, headers=json_type)
+                assert expected.status_code == got.status_code == 422, (path, body)
+                assert got.json() == expected.json(), (path, body)
+        malformed = cls.post("/v1/predict", content=b'{"inputs": ["w1"', headers=json_type).json()
+    assert malformed["status"] == 422 and malformed["error"].startswith("body: invalid JSON: Expecting "), malformed
+
+
+def test_lean_path_and_the_fastapi_route_answer_alike(runs):
+    """The same bodies through rnnkit.serve.asgi and through FastAPI's stack (app.hot emptied): the same status
+    and the same JSON, good and bad; /docs describes both routes' bodies."""
+    bodies = [{"inputs": TEXTS}, {"inputs": ["w1 " * 9]}, {"inputs": []}, {"texts": ["w1"]}, {"inputs": [3]}]
+    answers = {}
+    for lean in (True, False):
+        app = create_app(runs["classify"], "torch", Limits(max_tokens=8, max_body_bytes=500))
+        if not lean:
+            app.hot = {}
+        with TestClient(app) as client:
+            answers[lean] = [(r.status_code, r.json()) for r in
+                             [client.post("/v1/predict", json=b) for b in bodies]
+                             + [client.post("/v1/predict", json={"inputs": ["w1 " * 200]})]]
+            schema = client.get("/openapi.json").json()
+    assert answers[True] == answers[False]
+    assert [status for status, _ in answers[True]] == [200, 422, 422, 422, 422, 413]
+    body = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["inputs"] and body["additionalProperties"] is False
+
+
+def test_a_streamed_body_over_the_limit_is_413_and_the_server_keeps_serving(runs):
+    """A chunked body (no Content-Length) is counted as it arrives: 413 once past the limit."""
+    app = create_app(runs["classify"], "torch", Limits(max_body_bytes=1000))
+
+    def chunks():
+        yield b'{"inputs": ["'
+        for _ in range(20):
+            yield b"w1 " * 30
+        yield b'"]}'
+
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        r = client.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json() == {"error": "request body over the limit of 1000 bytes",
+                                                     "status": 413}
+        assert client.post("/v1/predict", json={"inputs": ["w1 w2"]}).status_code == 200
+
+
+def test_length_groups_are_the_cheapest_split_of_the_sorted_batch():
+    """Every index exactly once, groups sorted by length, and the total cost is the least over all splits of
+    the length-sorted batch into contiguous groups (enumerated)."""
+    import itertools
+
+    from rnnkit.serve.engines import length_groups
+
+    def cost(groups, lengths):
+        return sum(max(lengths[i] for i in g) * (len(g) + 1.0) + 20.0 for g in groups)
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 9, 12):
+        lengths = rng.integers(1, 40, n).tolist()
+        groups = length_groups(lengths)
+        assert sorted(i for g in groups for i in g) == list(range(n))
+        flat = [lengths[i] for g in groups for i in g]
+        assert flat == sorted(lengths)
+        order = sorted(range(n), key=lambda i: lengths[i])
+        best = min(cost([order[a:b] for a, b in zip((0, *cuts), (*cuts, n))], lengths)
+                   for k in range(n) for cuts in itertools.combinations(range(1, n), k))
+        assert cost(groups, lengths) == pytest.approx(best)
+    assert length_groups([5] * 100, largest=64) and max(len(g) for g in length_groups([5] * 100)) <= 64
+
+
 def test_request_timeout_is_408(runs):
     """A model call slower than the timeout (here: made to sleep 0.5 s) -> 408; the server keeps serving."""
     app = create_app(runs["seq2seq"], "torch", Limits(timeout_s=0.2))

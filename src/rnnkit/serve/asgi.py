@@ -1,8 +1,8 @@
 """The lean request path of the batched endpoints: raw ASGI in front of FastAPI's stack.
 
 ``POST /v1/predict`` and ``POST /v1/translate`` are answered here: the body is read once (counted against the
-limit: 413), validated by the endpoint's pydantic model in one ``model_validate_json`` call (pydantic-core,
-the same errors FastAPI gave: 422), and the answer is JSON bytes written in one message. Every other request
+limit: 413), decoded once and validated by the endpoint's pydantic model (the same 422
+messages FastAPI's validation gives), and the answer is JSON bytes written in one message. Every other request
 (``/v1/generate`` and its stream, ``GET``s, ``/docs``, a path with a prefix or a trailing slash) goes through
 the FastAPI app as usual, where the same two routes are declared (with the same handlers) for the OpenAPI docs.
 Middleware added to the app with ``add_middleware`` does not see the two batched endpoints.
@@ -49,9 +49,15 @@ def validation_message(errors) -> str:
 
 
 def parse(model, raw: bytes):
-    """The request body as `model` (a pydantic model), or ServeError 422 with pydantic's messages."""
+    """The request body as `model` (a pydantic model), or ServeError 422: pydantic's messages, as FastAPI gives
+    them (it too decodes the JSON first, then validates the Python value); malformed JSON says where."""
     try:
-        return model.model_validate_json(raw)
+        value = json.loads(raw)
+    except ValueError as e:  # json.JSONDecodeError, or bytes that are not UTF-8
+        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise ServeError(422, f"body: invalid JSON: {getattr(e, 'msg', e)}{where}") from None
+    try:
+        return model.model_validate(value, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as e:
         raise ServeError(422, validation_message(e.errors())) from None
 
