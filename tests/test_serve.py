@@ -97,6 +97,63 @@ def test_predict_forecast_with_band(runs, backend):
     assert out["history"] == [row[0] for row in history]
 
 
+def test_forecast_start_and_series_equal_predict_and_the_onnx_graph(tmp_path):
+    """A many-series run with a learned embedding: `start` (the season position of each history's first row)
+    and `series` (its id) give model.predict's answer for the last window, at position start + T − W, with the
+    id's embedding row (an unknown id, or none: index −1, the mean embedding), and the ONNX graph's answer
+    for the same inputs; both backends. A wrong start or series is a 422."""
+    from test_export import exported, quick, session
+    from test_forecast_panel import seasonal, write_wide
+
+    from rnnkit.tasks import forecast
+
+    path = write_wide(tmp_path, {f"S{k}": list(seasonal(60, 10 * (k + 1), seed=k)) for k in range(3)})
+    data = forecast.ForecastDataConfig(path=str(path), window=12, horizon=4, season=6, holdout="horizon",
+                                       batch_size=8)
+    forecast.fit(tmp_path / "run", data, {"hidden": 8, "embedding": 2}, quick(1))
+    run = load(tmp_path / "run")
+    assert run.task.series == ["S0", "S1", "S2"]
+    rng = np.random.default_rng(1)
+    histories = [rng.uniform(5, 40, (n, 1)) for n in (12, 17, 20, 15)]
+    start, series = [3, 0, 5, 4], ["S1", "S2", "nope", None]
+    W, index = 12, [1, 2, -1, -1]
+    windows = torch.as_tensor(np.stack([h[-W:] for h in histories]), dtype=torch.float32)
+    positions = torch.as_tensor([(s + len(h) - W) % 6 for s, h in zip(start, histories)])
+    with torch.no_grad():
+        ref = run.model.predict(windows, positions, torch.as_tensor(index)).double().numpy()
+        unseen = run.model.predict(windows, positions, torch.full((4,), -1)).double().numpy()
+        at_zero = run.model.predict(windows, torch.as_tensor([(len(h) - W) % 6 for h in histories]),
+                                    torch.as_tensor(index)).double().numpy()
+    assert np.abs(ref[:2] - unseen[:2]).max() > 1e-4 and np.abs(ref - at_zero).max() > 1e-4  # both matter
+    sess = session(exported(run, tmp_path)[0] / "model.onnx")
+    (graph,) = sess.run(["quantiles"], {"values": windows.numpy(), "start": positions.numpy(),
+                                        "series": np.array(index, dtype=np.int64)})
+    np.testing.assert_allclose(graph, ref, rtol=1e-4, atol=1e-4)
+    point = run.model.config.point_index
+    body = {"inputs": [h.tolist() for h in histories], "start": start, "series": series}
+    for backend in ("torch", "onnx"):
+        with TestClient(create_app(tmp_path / "run", backend)) as client:
+            out = client.post("/v1/predict", json=body).json()["outputs"]
+            default = client.post("/v1/predict", json={"inputs": body["inputs"]}).json()["outputs"]
+            one = client.post("/v1/predict", json={"inputs": body["inputs"][:1], "start": 3, "series": "S1"})
+            bad = [client.post("/v1/predict", json={**body, "start": [1, 2]}),
+                   client.post("/v1/predict", json={**body, "start": -1}),
+                   client.post("/v1/predict", json={**body, "series": {"id": 1}})]
+        np.testing.assert_allclose([o["forecast"] for o in out], ref[..., point], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose([o["forecast"] for o in out], graph[..., point], rtol=1e-4, atol=1e-4)
+        no_options = [(len(h) - W) % 6 for h in histories]
+        with torch.no_grad():
+            ref0 = run.model.predict(windows, torch.as_tensor(no_options), torch.full((4,), -1)).numpy()
+        np.testing.assert_allclose([o["forecast"] for o in default], ref0[..., point], rtol=1e-4, atol=1e-4)
+        assert one.json()["outputs"][0]["forecast"] == pytest.approx(out[0]["forecast"], abs=1e-6)
+        assert [r.status_code for r in bad] == [422] * 3
+        assert "start: expected one value per input (4), found 2" in bad[0].json()["error"]
+        assert "start" in bad[1].json()["error"] and bad[2].json()["error"].startswith("series")
+    with TestClient(create_app(make_classify(tmp_path), "torch")) as client:
+        r = client.post("/v1/predict", json={"inputs": ["w1"], "start": 2})
+    assert r.status_code == 422 and r.json()["error"].startswith("start: only a forecast run takes start")
+
+
 def test_predict_tree_equals_predict_trees(tmp_path):
     """tree runs (torch backend): every node's predicted label, as rnnkit.tasks.tree.predict_trees gives it."""
     from rnnkit.data.trees import parse_tree

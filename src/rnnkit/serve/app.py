@@ -137,18 +137,21 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
             raise ServeError(404, f"a {engine.task} run does not serve /v1/{endpoint}; it serves "
                                   f"/v1/{engine.endpoint}")
 
-    def checked(inputs: list) -> list:
+    def checked(inputs: list, **options) -> list:
         if len(inputs) > limits.max_inputs:
             raise ServeError(422, f"inputs: {len(inputs)} inputs, more than the limit of {limits.max_inputs}")
+        if options and engine.task != "forecast":
+            raise ServeError(422, f"{', '.join(options)}: only a forecast run takes {' and '.join(options)}; "
+                                  f"this is a {engine.task} run")
         try:
-            return engine.check(inputs)
+            return engine.check(inputs, **options)
         except InputError as e:
             raise ServeError(422, str(e)) from None
 
     async def predict_json(raw: bytes) -> bytes:
         body = parse(schemas.PredictRequest, raw)
         only("predict")
-        return json_bytes({"outputs": await batched(checked(body.inputs))})
+        return json_bytes({"outputs": await batched(checked(body.inputs, **body.options()))})
 
     async def translate_json(raw: bytes) -> bytes:
         body = parse(schemas.TranslateRequest, raw)

@@ -184,8 +184,33 @@ class TagEngine(Engine):
 
 
 # ---- forecast ------------------------------------------------------------------------------------------------
+def _per_input(value, n: int, name: str) -> list:
+    """A request-wide option as one value per input: a list of n values, or one value for every input."""
+    if not isinstance(value, list):
+        return [value] * n
+    if len(value) != n:
+        raise InputError(f"{name}: expected one value per input ({n}), found {len(value)}")
+    return value
+
+
 class ForecastEngine(Engine):
-    def check(self, inputs):
+    def check(self, inputs, start=None, series=None):
+        """Items (values (T, C), season position of the window's first row, series index (-1: unseen)).
+
+        ``start``: the season position of each history's first row (default 0); ``series``: each history's
+        series id (default none), looked up in the run's table of embedded series; an id not in it, or none,
+        gets the mean embedding (an unseen series), as Forecaster.predict gives it for index -1."""
+        values = self._values(inputs)
+        m = max(self.run.model.config.season, 1)
+        W, index = self.run.data.window, {sid: k for k, sid in enumerate(self.run.task.series)}
+        starts = _per_input(0 if start is None else start, len(values), "start")
+        ids = _per_input(series, len(values), "series")
+        if any(s < 0 for s in starts):
+            raise InputError(f"start: expected season positions >= 0, found {min(starts)}")
+        return [(v, (s + len(v) - W) % m, -1 if sid is None else index.get(str(sid), -1))
+                for v, s, sid in zip(values, starts, ids)]
+
+    def _values(self, inputs) -> list[np.ndarray]:
         norm, W = self.run.normalizer, self.run.data.window
         C = len(norm.columns)
         out = []
@@ -208,11 +233,10 @@ class ForecastEngine(Engine):
         return out
 
     def run_batch(self, items):
-        W = self.run.data.window
-        windows = np.stack([v[-W:] for v in items])  # (B, W, C)
-        c = self.run.model.config  # the history's first row is taken as season position 0, the series as unseen
-        start = np.array([(len(v) - W) % max(c.season, 1) for v in items], dtype=np.int64)
-        series = np.full(len(items), -1, dtype=np.int64)
+        W, c = self.run.data.window, self.run.model.config
+        windows = np.stack([v[-W:] for v, _, _ in items])  # (B, W, C)
+        start = np.array([s for _, s, _ in items], dtype=np.int64)
+        series = np.array([k for _, _, k in items], dtype=np.int64)
         if self.backend == "torch":
             with torch.no_grad():
                 q = self.run.model.predict(torch.as_tensor(windows, dtype=torch.float32), torch.as_tensor(start),
@@ -224,7 +248,7 @@ class ForecastEngine(Engine):
         y = q[..., c.point_index]
         band = self.band()
         out = []
-        for v, f, fq in zip(items, y.astype(np.float64), q.astype(np.float64)):
+        for (v, _, _), f, fq in zip(items, y.astype(np.float64), q.astype(np.float64)):
             result = {"history": v[:, 0].tolist(), "forecast": f.tolist()}
             if c.quantiles:
                 result["quantiles"] = {f"{t:g}": fq[:, j].tolist() for j, t in enumerate(c.quantiles)}
