@@ -387,6 +387,25 @@ def test_a_streamed_body_over_the_limit_is_413_and_the_server_keeps_serving(runs
         assert client.post("/v1/predict", json={"inputs": ["w1 w2"]}).status_code == 200
 
 
+def test_the_benchmark_client_counts_what_httpx_sees(runs):
+    """bench/serve.py's raw-socket load client, on a real server: as many errors as httpx gets non-200 answers
+    for the same requests (empty texts: 422), every request answered, latencies for each."""
+    import asyncio
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_serve", Path(__file__).parents[1] / "bench" / "serve.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    texts = ["w1 w2", "", "w3 w4 w5", "w6"] * 6
+    with running(create_app(runs["classify"], "onnx")) as url, httpx.Client(base_url=url, timeout=30) as client:
+        port = int(url.rsplit(":", 1)[1])
+        result = asyncio.run(bench.load(port, texts, 4))
+        statuses = [client.post("/v1/predict", json={"inputs": [t]}).status_code for t in texts]
+    assert statuses.count(422) == 6 and statuses.count(200) == 18
+    assert result["errors"] == 6 and result["rps"] > 0 and result["p50"] <= result["p99"]
+
+
 def test_length_groups_are_the_cheapest_split_of_the_sorted_batch():
     """Every index exactly once, groups sorted by length, and the total cost is the least over all splits of
     the length-sorted batch into contiguous groups (enumerated)."""
