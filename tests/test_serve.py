@@ -371,7 +371,8 @@ def test_lean_path_and_the_fastapi_route_answer_alike(runs):
 
 
 def test_a_streamed_body_over_the_limit_is_413_and_the_server_keeps_serving(runs):
-    """A chunked body (no Content-Length) is counted as it arrives: 413 once past the limit."""
+    """A chunked body (no Content-Length) is counted as it arrives: 413 once past the limit, on the lean path
+    (/v1/predict) and through FastAPI's stack (/v1/generate)."""
     app = create_app(runs["classify"], "torch", Limits(max_body_bytes=1000))
 
     def chunks():
@@ -385,6 +386,10 @@ def test_a_streamed_body_over_the_limit_is_413_and_the_server_keeps_serving(runs
         assert r.status_code == 413 and r.json() == {"error": "request body over the limit of 1000 bytes",
                                                      "status": 413}
         assert client.post("/v1/predict", json={"inputs": ["w1 w2"]}).status_code == 200
+    with running(create_app(runs["lm"], "torch", Limits(max_body_bytes=1000))) as url:  # through FastAPI's stack
+        r = httpx.post(f"{url}/v1/generate", content=chunks(), headers={"content-type": "application/json"},
+                       timeout=30)
+    assert r.status_code == 413 and r.json()["error"] == "request body over the limit of 1000 bytes"
 
 
 def test_the_benchmark_client_counts_what_httpx_sees(runs):

@@ -44,32 +44,32 @@ def require_serve():
 
 
 class BodyLimit:
-    """ASGI middleware of the FastAPI stack: a body over ``limit`` bytes is answered 413 (by Content-Length, or
-    counted). The batched endpoints read their bodies in rnnkit.serve.asgi, with the same limit."""
+    """ASGI middleware of the FastAPI stack: the body is read first (rnnkit.serve.asgi.read_body), so one over
+    ``limit`` bytes is answered 413 before any route parses it (FastAPI would answer an error raised while
+    it reads a body 400); the app then receives the body in one message."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
-        from rnnkit.serve.asgi import ServeError, error_body, send_bytes
+        from rnnkit.serve.asgi import ServeError, error_body, read_body, send_bytes
 
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            message = f"request body of {int(length)} bytes, over the limit of {self.limit}"
-            return await send_bytes(send, 413, error_body(413, message))
-        seen = 0
+        try:
+            body = await read_body(scope, receive, self.limit)
+        except ServeError as e:
+            return await send_bytes(send, e.status, error_body(e.status, e.message))
+        given = False
 
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise ServeError(413, f"request body over the limit of {self.limit} bytes")
-            return message
+        async def replay():  # the body once, then the connection's own messages (a disconnect)
+            nonlocal given
+            if given:
+                return await receive()
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        return await self.app(scope, counted, send)
+        return await self.app(scope, replay, send)
 
 
 def _body_schema(model) -> dict:
