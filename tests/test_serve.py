@@ -279,6 +279,40 @@ def test_batcher_waits_for_the_crowd_of_last_time_not_for_the_deadline():
     assert calls == [[1], [0, 1, 2, 3], [0, 1, 2, 3], [100], [200, 201, 202, 203, 204, 205]], calls
 
 
+def test_clients_split_over_two_batches_merge_into_one():
+    """Four clients are answered together while four others wait: the next batch waits for the four answered
+    ones to come back (the crowd of last time: the 4 it answered + the 4 that came meanwhile) and runs all
+    eight at once, instead of the 4 waiting alone and then the 4 returning alone."""
+    import asyncio
+
+    from rnnkit.serve.batching import MicroBatcher
+
+    calls = []
+
+    def model(items):
+        calls.append(list(items))
+        time.sleep(0.05)
+        return [x * 10 for x in items]
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch=32, max_wait_ms=10_000)
+        await batcher.start()
+
+        async def client(i, times):
+            return [await batcher.submit([i]) for _ in range(times)]
+        try:
+            first = [asyncio.create_task(client(i, 2)) for i in range(4)]  # answered together, then send again
+            await asyncio.sleep(0.01)  # their first batch is running
+            second = [asyncio.create_task(client(10 + i, 1)) for i in range(4)]  # queue up behind it
+            return await asyncio.wait_for(asyncio.gather(*first, *second), 5)
+        finally:
+            await batcher.stop()
+
+    answers = asyncio.run(scenario())
+    assert answers == [[[10 * i]] * 2 for i in range(4)] + [[[100 + 10 * i]] for i in range(4)]
+    assert calls == [[0, 1, 2, 3], [10, 11, 12, 13, 0, 1, 2, 3]], calls
+
+
 # ---- limits and errors ------------------------------------------------------------------------------------------
 def test_limits_and_malformed_input_are_json_4xx_never_500(runs):
     limits = Limits(max_body_bytes=2000, max_inputs=3, max_tokens=5)
