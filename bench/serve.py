@@ -11,7 +11,7 @@
    step of a 2 x 512 character LSTM; generation tokens/s (200 tokens, sampled).
 
     python bench/serve.py --requests 2000            # the issue's size
-    python bench/serve.py --requests 300 --rounds 3      # what docs/benchmarks.md reports (a shared machine)
+    python bench/serve.py --requests 300 --rounds 5      # what docs/benchmarks.md reports (a shared machine)
 """
 
 from __future__ import annotations
