@@ -5,11 +5,13 @@
    with micro-batching (max batch 32, max wait 5 ms) and one request at a time (max batch 1), torch and onnx
    backends; REQUESTS one-text requests (5-30 tokens) from 1, 8 and 32 concurrent clients. Reports
    requests/s, p50/p95/p99 latency and errors (medians of ROUNDS round-robin repeats over the four servers).
+   The same texts through the servers' model calls alone (no HTTP), one at a time and in batches of 32:
+   what batching saves in the model itself (the HTTP ratio also counts each request's own server work).
 2. Batch-1 latency, same weights in both runtimes, one thread each: a classify forward (20 tokens) and one LM
    step of a 2 x 512 character LSTM; generation tokens/s (200 tokens, sampled).
 
     python bench/serve.py --requests 2000            # the issue's size
-    python bench/serve.py --requests 300 --rounds 3      # what docs/benchmarks.md reports (a shared machine)
+    python bench/serve.py --requests 300 --rounds 5      # what docs/benchmarks.md reports (a shared machine)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import socket
@@ -105,9 +108,9 @@ async def load(port: int, texts: list[str], clients: int) -> dict:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
                                   if line.lower().startswith(b"content-length")))
-                await reader.readexactly(length)
+                answer = json.loads(await reader.readexactly(length))
                 latencies.append(1000 * (time.perf_counter() - start))
-                errors += not head.startswith(b"HTTP/1.1 200")
+                errors += not (head.startswith(b"HTTP/1.1 200 ") and len(answer.get("outputs", ())) == 1)
         finally:
             writer.close()
 
@@ -141,6 +144,33 @@ def load_tests(run: Path, n: int, rounds: int) -> list[tuple]:
                 rows.append((backend, mode, clients, r))
                 print(f"{backend:6} {mode:15} clients {clients:3}: {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f}  "
                       f"p95 {r['p95']:6.1f}  p99 {r['p99']:6.1f} ms  errors {r['errors']}", flush=True)
+    return rows
+
+
+def model_only(run: Path, n: int) -> list[tuple]:
+    """The servers' model calls alone, in this process (1 thread): ms per request for the load test's texts
+    one at a time and in batches of 32 (what the engines do with a micro-batch: for onnx, length groups)."""
+    from rnnkit.serve.app import Limits, load_engine
+
+    rng = random.Random(1)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30))) for _ in range(n)]
+    rows = []
+    for backend in ("torch", "onnx"):
+        engine, keep = load_engine(run, backend, Limits())
+        items = engine.check(texts)
+        per = {}
+        for size in (1, 32):
+            engine.run_batch(items[:size])
+            best = math.inf
+            for _ in range(3):
+                start = time.perf_counter()
+                for i in range(0, n, size):
+                    engine.run_batch(items[i: i + size])
+                best = min(best, time.perf_counter() - start)
+            per[size] = 1000 * best / n
+        rows.append((backend, per[1], per[32]))
+        if keep is not None:
+            keep.cleanup()
     return rows
 
 
@@ -249,6 +279,10 @@ def main(argv=None) -> int:
                 tail = by[(backend, "micro-batch 32", 8)]["p99"] / by[(backend, "micro-batch 32", 8)]["p50"]
                 print(f"{backend}: micro-batching / one at a time at 32 clients = {gain:.2f}x; "
                       f"p99 / p50 at 8 clients = {tail:.2f}")
+            print("\n| model calls alone (no HTTP) | ms / request, one at a time | in batches of 32 | ratio |")
+            print("|---|---:|---:|---:|")
+            for backend, one, batched in model_only(run, 320):
+                print(f"| {backend} | {one:.2f} | {batched:.2f} | {one / batched:.2f}x |")
         print("\n| batch 1 | torch eager | onnxruntime | onnxruntime / torch |")
         print("|---|---:|---:|---:|")
         for name, t, o in latencies(run, args.repeats):

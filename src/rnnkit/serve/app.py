@@ -12,7 +12,6 @@ message only, never a traceback).
 
 
 import asyncio
-import json
 import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -44,51 +43,50 @@ def require_serve():
         raise UsageError("rnnkit serve needs the serve extra: pip install 'rnnkit[serve]'") from None
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes is answered 413 (by Content-Length, or counted)."""
+    """ASGI middleware of the FastAPI stack: the body is read first (rnnkit.serve.asgi.read_body), so one over
+    ``limit`` bytes is answered 413 before any route parses it (FastAPI would answer an error raised while
+    it reads a body 400); the app then receives the body in one message."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
+        from rnnkit.serve.asgi import ServeError, error_body, read_body, send_bytes
+
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return await _send_json(send, 413, f"request body of {int(length)} bytes, over the limit of {self.limit}")
-        seen = 0
+        try:
+            body = await read_body(scope, receive, self.limit)
+        except ServeError as e:
+            return await send_bytes(send, e.status, error_body(e.status, e.message))
+        given = False
 
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge(f"request body over the limit of {self.limit} bytes")
-            return message
+        async def replay():  # the body once, then the connection's own messages (a disconnect)
+            nonlocal given
+            if given:
+                return await receive()
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        return await self.app(scope, counted, send)
+        return await self.app(scope, replay, send)
 
 
-async def _send_json(send, status: int, message: str) -> None:
-    body = json.dumps({"error": message, "status": status}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+def _body_schema(model) -> dict:
+    """openapi_extra declaring a route's JSON body as `model` (the route reads and validates it itself)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
 def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
     """The FastAPI app serving the run in RUN_DIR with the torch or the onnx backend."""
     require_serve()
-    from fastapi import FastAPI, Request
+    from fastapi import Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+    from fastapi.responses import HTMLResponse, Response, StreamingResponse
     from starlette.exceptions import HTTPException
 
     from rnnkit.serve import schemas
+    from rnnkit.serve.asgi import ServeApp, ServeError, error_body, json_bytes, parse, validation_message
     from rnnkit.serve.batching import MicroBatcher
     from rnnkit.serve.engines import InputError
 
@@ -104,29 +102,25 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
         if keep is not None:
             keep.cleanup()
 
-    app = FastAPI(title=f"rnnkit {engine.task}", lifespan=lifespan,
-                  description=f"Serving {engine.task} run {run_dir} with the {backend} backend")
+    app = ServeApp(title=f"rnnkit {engine.task}", lifespan=lifespan, max_body_bytes=limits.max_body_bytes,
+                   description=f"Serving {engine.task} run {run_dir} with the {backend} backend")
     app.state.engine, app.state.batcher, app.state.limits = engine, batcher, limits
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
 
     def error(status: int, message: str):
-        return JSONResponse({"error": message, "status": status}, status_code=status)
+        return Response(error_body(status, message), status_code=status, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
-        parts = []
-        for e in exc.errors()[:3]:
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            parts.append(f"{where or 'body'}: {e.get('msg', 'invalid request')}")
-        return error(422, "; ".join(parts) or "invalid request")
+        return error(422, validation_message(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def _http(request, exc):
         return error(exc.status_code, str(exc.detail))
 
-    @app.exception_handler(_TooLarge)
-    async def _large(request, exc):
-        return error(413, str(exc))
+    @app.exception_handler(ServeError)
+    async def _serve(request, exc):
+        return error(exc.status, exc.message)
 
     @app.exception_handler(Exception)
     async def _bug(request, exc):
@@ -136,50 +130,63 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
         try:
             return await asyncio.wait_for(batcher.submit(items), limits.timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPException(408, f"request timed out after {limits.timeout_s:g} s") from None
+            raise ServeError(408, f"request timed out after {limits.timeout_s:g} s") from None
 
     def only(endpoint: str):
         if engine.endpoint != endpoint:
-            raise HTTPException(404, f"a {engine.task} run does not serve /v1/{endpoint}; it serves "
-                                     f"/v1/{engine.endpoint}")
+            raise ServeError(404, f"a {engine.task} run does not serve /v1/{endpoint}; it serves "
+                                  f"/v1/{engine.endpoint}")
 
-    def checked(inputs: list) -> list:
+    def checked(inputs: list, **options) -> list:
         if len(inputs) > limits.max_inputs:
-            raise HTTPException(422, f"inputs: {len(inputs)} inputs, more than the limit of {limits.max_inputs}")
+            raise ServeError(422, f"inputs: {len(inputs)} inputs, more than the limit of {limits.max_inputs}")
+        if options and engine.task != "forecast":
+            raise ServeError(422, f"{', '.join(options)}: only a forecast run takes {' and '.join(options)}; "
+                                  f"this is a {engine.task} run")
         try:
-            return engine.check(inputs)
+            return engine.check(inputs, **options)
         except InputError as e:
-            raise HTTPException(422, str(e)) from None
+            raise ServeError(422, str(e)) from None
 
-    @app.post("/v1/predict")
-    async def predict(body: schemas.PredictRequest):
+    async def predict_json(raw: bytes) -> bytes:
+        body = parse(schemas.PredictRequest, raw)
         only("predict")
-        return JSONResponse({"outputs": await batched(checked(body.inputs))})
+        return json_bytes({"outputs": await batched(checked(body.inputs, **body.options()))})
 
-    @app.post("/v1/translate")
-    async def translate(body: schemas.TranslateRequest):
+    async def translate_json(raw: bytes) -> bytes:
+        body = parse(schemas.TranslateRequest, raw)
         only("translate")
         if body.beam > limits.max_beam:
-            raise HTTPException(422, f"beam: {body.beam}, more than the limit of {limits.max_beam}")
+            raise ServeError(422, f"beam: {body.beam}, more than the limit of {limits.max_beam}")
         items = [(x, tokens, body.beam, body.attention) for x, tokens in checked(body.inputs)]
-        return JSONResponse({"outputs": await batched(items)})
+        return json_bytes({"outputs": await batched(items)})
+
+    app.hot = {"/v1/predict": predict_json, "/v1/translate": translate_json}  # rnnkit.serve.asgi answers these
+
+    @app.post("/v1/predict", openapi_extra=_body_schema(schemas.PredictRequest))
+    async def predict(request: Request):
+        return Response(await predict_json(await request.body()), media_type="application/json")
+
+    @app.post("/v1/translate", openapi_extra=_body_schema(schemas.TranslateRequest))
+    async def translate(request: Request):
+        return Response(await translate_json(await request.body()), media_type="application/json")
 
     @app.post("/v1/generate")
     async def generate(body: schemas.GenerateRequest, request: Request):
         only("generate")
         if body.length > limits.max_generate:
-            raise HTTPException(422, f"length: {body.length}, more than the limit of {limits.max_generate}")
+            raise ServeError(422, f"length: {body.length}, more than the limit of {limits.max_generate}")
         try:
             engine.prime_ids(body.prime)
             options = body.sampling()
         except (InputError, ValueError) as e:
-            raise HTTPException(422, str(e)) from None
+            raise ServeError(422, str(e)) from None
         tokens = engine.generate(body.prime, body.length, options, body.seed)
         if not body.stream:
             try:
                 text = await asyncio.wait_for(asyncio.to_thread(lambda: list(tokens)), limits.timeout_s)
             except asyncio.TimeoutError:
-                raise HTTPException(408, f"request timed out after {limits.timeout_s:g} s") from None
+                raise ServeError(408, f"request timed out after {limits.timeout_s:g} s") from None
             return {"prime": body.prime, "tokens": text, "text": body.prime + engine.join(text)}
         return StreamingResponse(schemas.events(tokens, body.prime, engine.join), media_type="text/event-stream")
 

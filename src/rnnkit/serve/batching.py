@@ -2,10 +2,12 @@
 
 A request submits its items (texts, windows, sentences) and awaits their results. One worker task takes
 every waiting request (up to ``max_batch`` items); when the previous batch had company (more than one
-request), it also waits up to ``max_wait_ms`` from the first request for more — but only until as many
-requests have come as the previous batch held: in steady state the clients that were answered together
-send their next requests together, so the batch starts as soon as they are in, not at the deadline. A lone
-client pays no waiting, concurrent clients fill batches, and a shrinking crowd costs one wait of max_wait_ms.
+request), it also waits up to ``max_wait_ms`` from the first request for more — but only until the crowd
+of last time is in: the requests the previous batch answered, plus those that came while it ran. In steady
+state the clients that were answered together send their next requests together, so the batch starts as soon
+as they are in, not at the deadline; and clients split over two batches (half waiting while the other half
+computes) merge into one, larger and cheaper per request, as soon as the answered half is back. A lone client
+pays no waiting, concurrent clients fill batches, and a shrinking crowd costs one wait of max_wait_ms.
 The batch runs once (in one thread, so model calls never overlap) and every request gets its own slice of
 the results. The engines pad each batch themselves, with a lengths input, so a request's results do not
 depend on what it was batched with. ``max_batch=1``: one at a time.
@@ -51,10 +53,13 @@ class MicroBatcher:
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            waiting = self.queue.qsize()  # came while the last batch ran: the last batch's clients are not among them
             batch = [await self.queue.get()]
-            n, deadline = len(batch[0][0]), loop.time() + (self.max_wait if self._last > 1 else 0.0)
+            company = self._last > 1
+            crowd, deadline = self._last + waiting if company else 0, loop.time() + (self.max_wait if company else 0.0)
+            n = len(batch[0][0])
             while n < self.max_batch:
-                if len(batch) >= self._last and self.queue.empty():  # the crowd of last time is in
+                if len(batch) >= crowd and self.queue.empty():  # the crowd of last time is in
                     break
                 try:
                     nxt = self.queue.get_nowait()

@@ -81,6 +81,40 @@ class Engine:
         return {}
 
 
+def length_groups(lengths, step_cost: float = 1.0, call_cost: float = 20.0, largest: int = 64) -> list[list[int]]:
+    """Split a batch into runs of similar length: index lists (each sorted by length) covering every index once.
+
+    ONNX's recurrent operators compute every row up to the batch's longest length (``sequence_lens`` masks the
+    padding, it does not skip it), so a batch of 5- to 30-token texts pays 30 steps for each. A group of b
+    rows of at most T tokens is costed ``T * (b + step_cost) + call_cost`` (in row-steps: a step's fixed cost,
+    a call's fixed cost; measured on the classify model of bench/serve.py), and the cheapest split of the
+    length-sorted batch into contiguous groups of at most ``largest`` rows is found by dynamic programming.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n = len(order)
+    best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
+    for j in range(1, n + 1):
+        longest = lengths[order[j - 1]]  # the longest of rows i..j-1 (sorted)
+        for i in range(max(0, j - largest), j):
+            cost = best[i] + longest * (j - i + step_cost) + call_cost
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j:
+        groups.append(order[cut[j]: j])
+        j = cut[j]
+    return groups[::-1]
+
+
+def grouped(fn, items: list, lengths) -> list:
+    """fn(sub-list) -> results, run on the length_groups of items; the results in the order of items."""
+    out = [None] * len(items)
+    for group in length_groups(lengths):
+        for i, r in zip(group, fn([items[i] for i in group])):
+            out[i] = r
+    return out
+
+
 def _pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     out = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
@@ -98,12 +132,16 @@ class ClassifyEngine(Engine):
         from rnnkit.tasks import classify
 
         labels = self.run.task.labels
-        if self.backend == "torch":
+        if self.backend == "torch":  # packed sequences: no step is spent on padding
             probs = classify.predict_proba(self.run, items).numpy()
         else:
-            tokens, lengths = _pad([self.run.task.encode(t) for t in items])
-            (probs,) = self.sessions["model"].run(["probs"], {"tokens": tokens, "lengths": lengths})
+            probs = grouped(self._onnx_probs, items, [len(t) for t in items])
         return [{"label": labels[int(p.argmax())], "probs": dict(zip(labels, map(float, p)))} for p in probs]
+
+    def _onnx_probs(self, items) -> list[np.ndarray]:
+        tokens, lengths = _pad([self.run.task.encode(t) for t in items])
+        (probs,) = self.sessions["model"].run(["probs"], {"tokens": tokens, "lengths": lengths})
+        return list(probs)
 
     def info(self):
         return {"labels": self.run.task.labels}
@@ -115,34 +153,64 @@ class TagEngine(Engine):
         return self.texts(inputs, "sentence")
 
     def run_batch(self, items):
-        from rnnkit.export import runtime
         from rnnkit.tasks import tag
 
         if self.backend == "torch":
             tags = tag.predict(self.run, items)
         else:
-            batch = tag.collate(tag.encode([tag.Sentence(w, None, 0) for w in items], self.run.task))
-            feeds = {"words": batch.words.numpy(), "lengths": batch.lengths.numpy()}
-            if self.run.model.chars is not None:
-                feeds.update(chars=batch.chars.numpy(), char_lengths=batch.char_lengths.numpy())
-            (emissions,) = self.sessions["model"].run(["emissions"], feeds)
-            crf, names = self.run.model.crf, self.run.task.tags.itos
-            if crf is None:
-                ids = [row[:n].argmax(-1).tolist() for row, n in zip(emissions, batch.lengths.tolist())]
-            else:
-                ids = runtime.viterbi(emissions, batch.lengths.numpy(), crf.transitions.detach().numpy(),
-                                      None if crf.start is None else crf.start.detach().numpy(),
-                                      None if crf.end is None else crf.end.detach().numpy())
-            tags = [[names[k] for k in row] for row in ids]
+            tags = grouped(self._onnx_tags, items, [len(w) for w in items])
         return [{"tokens": w, "tags": t} for w, t in zip(items, tags)]
+
+    def _onnx_tags(self, items) -> list[list[str]]:
+        from rnnkit.export import runtime
+        from rnnkit.tasks import tag
+
+        batch = tag.collate(tag.encode([tag.Sentence(w, None, 0) for w in items], self.run.task))
+        feeds = {"words": batch.words.numpy(), "lengths": batch.lengths.numpy()}
+        if self.run.model.chars is not None:
+            feeds.update(chars=batch.chars.numpy(), char_lengths=batch.char_lengths.numpy())
+        (emissions,) = self.sessions["model"].run(["emissions"], feeds)
+        crf, names = self.run.model.crf, self.run.task.tags.itos
+        if crf is None:
+            ids = [row[:n].argmax(-1).tolist() for row, n in zip(emissions, batch.lengths.tolist())]
+        else:
+            ids = runtime.viterbi(emissions, batch.lengths.numpy(), crf.transitions.detach().numpy(),
+                                  None if crf.start is None else crf.start.detach().numpy(),
+                                  None if crf.end is None else crf.end.detach().numpy())
+        return [[names[k] for k in row] for row in ids]
 
     def info(self):
         return {"tags": self.run.task.tags.itos}
 
 
 # ---- forecast ------------------------------------------------------------------------------------------------
+def _per_input(value, n: int, name: str) -> list:
+    """A request-wide option as one value per input: a list of n values, or one value for every input."""
+    if not isinstance(value, list):
+        return [value] * n
+    if len(value) != n:
+        raise InputError(f"{name}: expected one value per input ({n}), found {len(value)}")
+    return value
+
+
 class ForecastEngine(Engine):
-    def check(self, inputs):
+    def check(self, inputs, start=None, series=None):
+        """Items (values (T, C), season position of the window's first row, series index (-1: unseen)).
+
+        ``start``: the season position of each history's first row (default 0); ``series``: each history's
+        series id (default none), looked up in the run's table of embedded series; an id not in it, or none,
+        gets the mean embedding (an unseen series), as Forecaster.predict gives it for index -1."""
+        values = self._values(inputs)
+        m = max(self.run.model.config.season, 1)
+        W, index = self.run.data.window, {sid: k for k, sid in enumerate(self.run.task.series)}
+        starts = _per_input(0 if start is None else start, len(values), "start")
+        ids = _per_input(series, len(values), "series")
+        if any(s < 0 for s in starts):
+            raise InputError(f"start: expected season positions >= 0, found {min(starts)}")
+        return [(v, (s + len(v) - W) % m, -1 if sid is None else index.get(str(sid), -1))
+                for v, s, sid in zip(values, starts, ids)]
+
+    def _values(self, inputs) -> list[np.ndarray]:
         norm, W = self.run.normalizer, self.run.data.window
         C = len(norm.columns)
         out = []
@@ -165,11 +233,10 @@ class ForecastEngine(Engine):
         return out
 
     def run_batch(self, items):
-        W = self.run.data.window
-        windows = np.stack([v[-W:] for v in items])  # (B, W, C)
-        c = self.run.model.config  # the history's first row is taken as season position 0, the series as unseen
-        start = np.array([(len(v) - W) % max(c.season, 1) for v in items], dtype=np.int64)
-        series = np.full(len(items), -1, dtype=np.int64)
+        W, c = self.run.data.window, self.run.model.config
+        windows = np.stack([v[-W:] for v, _, _ in items])  # (B, W, C)
+        start = np.array([s for _, s, _ in items], dtype=np.int64)
+        series = np.array([k for _, _, k in items], dtype=np.int64)
         if self.backend == "torch":
             with torch.no_grad():
                 q = self.run.model.predict(torch.as_tensor(windows, dtype=torch.float32), torch.as_tensor(start),
@@ -181,7 +248,7 @@ class ForecastEngine(Engine):
         y = q[..., c.point_index]
         band = self.band()
         out = []
-        for v, f, fq in zip(items, y.astype(np.float64), q.astype(np.float64)):
+        for (v, _, _), f, fq in zip(items, y.astype(np.float64), q.astype(np.float64)):
             result = {"history": v[:, 0].tolist(), "forecast": f.tolist()}
             if c.quantiles:
                 result["quantiles"] = {f"{t:g}": fq[:, j].tolist() for j, t in enumerate(c.quantiles)}

@@ -13,6 +13,15 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     inputs: list[Any] = Field(min_length=1)
+    start: int | list[int] | None = Field(None, description="forecast only: the season position of each "
+                                          "history's first row (one for all, or one per input; default 0)")
+    series: str | int | list[str | int | None] | None = Field(
+        None, description="forecast only: each history's series id, for a run with a learned series embedding "
+        "(one for all, or one per input); an unknown id, or none, gets the mean embedding")
+
+    def options(self) -> dict:
+        """The forecast options that were given."""
+        return {k: v for k, v in (("start", self.start), ("series", self.series)) if v is not None}
 
 
 class TranslateRequest(BaseModel):
