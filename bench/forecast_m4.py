@@ -32,7 +32,7 @@ from rnnkit.train import TrainConfig
 DATA = "/work/shared/data/m4"
 FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row; rnnkit's recipe (each a command-line option)
     "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=336, patch=24, model_season=24,
-                   hidden=128, transform="log", ensemble=3),
+                   hidden=128, transform="log", ensemble=1),
     "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, patch=1, model_season=1,
                    hidden=64, transform="none", ensemble=1),
 }
