@@ -32,7 +32,7 @@ from rnnkit.train import TrainConfig
 DATA = "/work/shared/data/m4"
 FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row; rnnkit's recipe (each a command-line option)
     "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=336, patch=24, model_season=24,
-                   hidden=128, transform="log", ensemble=1),
+                   hidden=128, transform="log", ensemble=3),
     "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, patch=1, model_season=1,
                    hidden=64, transform="none", ensemble=1),
 }
@@ -58,6 +58,7 @@ def parse_args(argv=None):
                    help="rnnkit runs (seeds), the median of their quantiles (0: the frequency's, FREQS)")
     p.add_argument("--lr-schedule", default="plateau")
     p.add_argument("--lr-patience", type=int, default=1)
+    p.add_argument("--early-stopping", type=int, default=4, help="rnnkit: stop after N epochs without improvement")
     p.add_argument("--scaling", default="revin")
     p.add_argument("--transform", default=None, help="rnnkit's transform (default: the frequency's, FREQS)")
     p.add_argument("--nf-steps", type=int, default=0, help="NeuralForecast max_steps (0: from the budget)")
@@ -179,8 +180,8 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     """Trained on every series less its last 2H values; the H before the last H (the previous fold) validate
     (best epoch, lr schedule, and every option tuned on them); then one forecast per series from the end of
     the training series (all but the last H) is scored on the last H, the reported validation, which no part
-    of training or tuning saw. With --ensemble k: k runs (seeds seed .. seed + k − 1, minutes / k each), the
-    median of their quantiles."""
+    of training or tuning saw. With --ensemble k: k runs (seeds seed .. seed + k − 1; each stops early or
+    at its share of the budget left: minutes left / runs left), the median of their quantiles."""
     h = cfg["h"]
     x, y = holdout(panel, h)
     path = write_m4(f"{tmp}/{freq}-train.csv", panel.ids, x)
@@ -193,10 +194,12 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     t = time.time()
     cut = Panel(path, ["y"], panel.ids, [v[:, None] for v in x])
     runs, epochs = [], []
-    for j in range(k):
+    for j in range(k):  # each run stops early or at its share of the budget left
+        left = minutes - (time.time() - t) / 60
         train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed + j,
-                            progress=False, tensorboard=False, max_minutes=minutes / k, quiet=True,
-                            lr_schedule=args.lr_schedule, lr_factor=0.5, lr_patience=args.lr_patience)
+                            progress=False, tensorboard=False, max_minutes=max(left / (k - j), 0.05), quiet=True,
+                            lr_schedule=args.lr_schedule, lr_factor=0.5, lr_patience=args.lr_patience,
+                            early_stopping=args.early_stopping)
         history = fc.fit(f"{tmp}/{freq}-{j}", data, model, train)
         runs.append(fc.load_run(f"{tmp}/{freq}-{j}"))
         epochs.append((len(history), min(history, key=lambda e: e["valid"]["loss"])["epoch"]))
@@ -213,7 +216,7 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     s["previous_fold"] = {key: fold[key] for key in ("smape", "mase", "owa", "coverage", "msis") if key in fold}
     tag = f"{transform}, " if transform != "none" else ""
     s.update(method=f"rnnkit {args.cell} {args.layers}x{hidden} ({tag}{args.scaling}, W {window}, P {patch}, "
-             f"{k} x {minutes / k:g} min, epochs/best {epochs})", seconds=seconds)
+             f"{k} run{'s' if k > 1 else ''} in {minutes:g} min, epochs/best {epochs})", seconds=seconds)
     return s
 
 
