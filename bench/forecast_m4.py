@@ -32,9 +32,9 @@ from rnnkit.train import TrainConfig
 DATA = "/work/shared/data/m4"
 FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row; rnnkit's recipe (each a command-line option)
     "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=336, patch=24, model_season=24,
-                   hidden=128, transform="log", ensemble=3),
+                   hidden=128, transform="log", ensemble=3, lr_schedule="plateau", early_stopping=4),
     "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, patch=1, model_season=1,
-                   hidden=64, transform="none", ensemble=1),
+                   hidden=64, transform="none", ensemble=1, lr_schedule="none", early_stopping=0),
 }
 
 
@@ -56,9 +56,10 @@ def parse_args(argv=None):
     p.add_argument("--patch", type=int, default=0, help="rnnkit's patch (0: the frequency's, FREQS)")
     p.add_argument("--ensemble", type=int, default=0,
                    help="rnnkit runs (seeds), the median of their quantiles (0: the frequency's, FREQS)")
-    p.add_argument("--lr-schedule", default="plateau")
+    p.add_argument("--lr-schedule", default=None, help="rnnkit's (default: the frequency's, FREQS)")
     p.add_argument("--lr-patience", type=int, default=1)
-    p.add_argument("--early-stopping", type=int, default=4, help="rnnkit: stop after N epochs without improvement")
+    p.add_argument("--early-stopping", type=int, default=None,
+                   help="rnnkit: stop after N epochs without improvement (default: the frequency's, FREQS)")
     p.add_argument("--scaling", default="revin")
     p.add_argument("--transform", default=None, help="rnnkit's transform (default: the frequency's, FREQS)")
     p.add_argument("--nf-steps", type=int, default=0, help="NeuralForecast max_steps (0: from the budget)")
@@ -187,6 +188,8 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     path = write_m4(f"{tmp}/{freq}-train.csv", panel.ids, x)
     window, patch, hidden = args.window or cfg["window"], args.patch or cfg["patch"], args.hidden or cfg["hidden"]
     transform, k = args.transform or cfg["transform"], args.ensemble or cfg["ensemble"]
+    schedule = args.lr_schedule or cfg["lr_schedule"]
+    patience = cfg["early_stopping"] if args.early_stopping is None else args.early_stopping
     data = fc.ForecastDataConfig(path=path, format="wide", window=window, horizon=h, season=cfg["model_season"],
                                  holdout="horizon", batch_size=args.batch_size, windows_per_series=args.per_series)
     model = fc.ForecastModelConfig(cell=args.cell, hidden=hidden, layers=args.layers, dropout=args.dropout,
@@ -198,8 +201,8 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
         left = minutes - (time.time() - t) / 60
         train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed + j,
                             progress=False, tensorboard=False, max_minutes=max(left / (k - j), 0.05), quiet=True,
-                            lr_schedule=args.lr_schedule, lr_factor=0.5, lr_patience=args.lr_patience,
-                            early_stopping=args.early_stopping)
+                            lr_schedule=schedule, lr_factor=0.5, lr_patience=args.lr_patience,
+                            early_stopping=patience)
         history = fc.fit(f"{tmp}/{freq}-{j}", data, model, train)
         runs.append(fc.load_run(f"{tmp}/{freq}-{j}"))
         epochs.append((len(history), min(history, key=lambda e: e["valid"]["loss"])["epoch"]))
