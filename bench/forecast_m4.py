@@ -30,9 +30,11 @@ from rnnkit.tasks import forecast_metrics as m4
 from rnnkit.train import TrainConfig
 
 DATA = "/work/shared/data/m4"
-FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row, the model's window and season
-    "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=168, model_season=24),
-    "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, model_season=1),
+FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row; rnnkit's recipe (each a command-line option)
+    "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=336, patch=24, model_season=24,
+                   hidden=128, transform="log", ensemble=3, lr_schedule="plateau", early_stopping=4),
+    "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, patch=1, model_season=1,
+                   hidden=64, transform="none", ensemble=1, lr_schedule="none", early_stopping=0),
 }
 
 
@@ -42,14 +44,24 @@ def parse_args(argv=None):
     p.add_argument("--rows", default="snaive,naive2,ets,theta,nf_lstm,rnnkit", help="methods to run")
     p.add_argument("--minutes", default="5,3", help="training budget of each neural model, per frequency")
     p.add_argument("--epochs", type=int, default=200, help="rnnkit epochs cap (the budget usually stops first)")
-    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--hidden", type=int, default=0, help="rnnkit's hidden units (0: the frequency's, FREQS)")
     p.add_argument("--cell", default="lstm")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--per-series", type=int, default=16, help="rnnkit windows per series per epoch")
     p.add_argument("--embedding", type=int, default=0)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--window", type=int, default=0, help="rnnkit's window (0: the frequency's, FREQS)")
+    p.add_argument("--patch", type=int, default=0, help="rnnkit's patch (0: the frequency's, FREQS)")
+    p.add_argument("--ensemble", type=int, default=0,
+                   help="rnnkit runs (seeds), the median of their quantiles (0: the frequency's, FREQS)")
+    p.add_argument("--lr-schedule", default=None, help="rnnkit's (default: the frequency's, FREQS)")
+    p.add_argument("--lr-patience", type=int, default=1)
+    p.add_argument("--early-stopping", type=int, default=None,
+                   help="rnnkit: stop after N epochs without improvement (default: the frequency's, FREQS)")
     p.add_argument("--scaling", default="revin")
-    p.add_argument("--transform", default="none")
+    p.add_argument("--transform", default=None, help="rnnkit's transform (default: the frequency's, FREQS)")
     p.add_argument("--nf-steps", type=int, default=0, help="NeuralForecast max_steps (0: from the budget)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -155,32 +167,60 @@ def nf_lstm_row(x, y, cfg, args, budget_steps, minutes) -> dict:
                [0.1, 0.5, 0.9])
 
 
-def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> tuple[dict, int]:
-    path = f"{DATA}/{cfg['file']}"
-    if args.limit:  # the subset as a wide file
-        path = f"{tmp}/{freq}-subset.csv"
-        width = max(len(v) for v in panel.values)
-        with open(path, "w") as f:
-            f.write(",".join(f'"V{i}"' for i in range(1, width + 2)) + "\n")
-            for sid, v in zip(panel.ids, panel.values):
-                f.write(",".join([f'"{sid}"', *(f'"{x:.10g}"' for x in v[:, 0]), *['""'] * (width - len(v))]) + "\n")
-    data = fc.ForecastDataConfig(path=path, format="wide", window=cfg["window"], horizon=cfg["h"],
-                                 season=cfg["model_season"], holdout="horizon", batch_size=args.batch_size,
-                                 windows_per_series=args.per_series)
-    model = fc.ForecastModelConfig(cell=args.cell, hidden=args.hidden, scaling=args.scaling, transform=args.transform,
-                                   embedding=args.embedding)
-    train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed, progress=False,
-                        tensorboard=False, max_minutes=minutes, quiet=True)
+def write_m4(path, ids, series) -> str:
+    """A wide M4 file (ragged rows) of the target columns `series`."""
+    width = max(len(v) for v in series)
+    with open(path, "w") as f:
+        f.write(",".join(f'"V{i}"' for i in range(1, width + 2)) + "\n")
+        for sid, v in zip(ids, series):
+            f.write(",".join([f'"{sid}"', *(f'"{x:.10g}"' for x in v), *['""'] * (width - len(v))]) + "\n")
+    return path
+
+
+def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
+    """Trained on every series less its last 2H values; the H before the last H (the previous fold) validate
+    (best epoch, lr schedule, and every option tuned on them); then one forecast per series from the end of
+    the training series (all but the last H) is scored on the last H, the reported validation, which no part
+    of training or tuning saw. With --ensemble k: k runs (seeds seed .. seed + k − 1; each stops early or
+    at its share of the budget left: minutes left / runs left), the median of their quantiles."""
+    h = cfg["h"]
+    x, y = holdout(panel, h)
+    path = write_m4(f"{tmp}/{freq}-train.csv", panel.ids, x)
+    window, patch, hidden = args.window or cfg["window"], args.patch or cfg["patch"], args.hidden or cfg["hidden"]
+    transform, k = args.transform or cfg["transform"], args.ensemble or cfg["ensemble"]
+    schedule = args.lr_schedule or cfg["lr_schedule"]
+    patience = cfg["early_stopping"] if args.early_stopping is None else args.early_stopping
+    data = fc.ForecastDataConfig(path=path, format="wide", window=window, horizon=h, season=cfg["model_season"],
+                                 holdout="horizon", batch_size=args.batch_size, windows_per_series=args.per_series)
+    model = fc.ForecastModelConfig(cell=args.cell, hidden=hidden, layers=args.layers, dropout=args.dropout,
+                                   scaling=args.scaling, transform=transform, embedding=args.embedding, patch=patch)
     t = time.time()
-    history = fc.fit(f"{tmp}/{freq}", data, model, train)
+    cut = Panel(path, ["y"], panel.ids, [v[:, None] for v in x])
+    runs, epochs = [], []
+    for j in range(k):  # each run stops early or at its share of the budget left
+        left = minutes - (time.time() - t) / 60
+        train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed + j,
+                            progress=False, tensorboard=False, max_minutes=max(left / (k - j), 0.05), quiet=True,
+                            lr_schedule=schedule, lr_factor=0.5, lr_patience=args.lr_patience,
+                            early_stopping=patience)
+        history = fc.fit(f"{tmp}/{freq}-{j}", data, model, train)
+        runs.append(fc.load_run(f"{tmp}/{freq}-{j}"))
+        epochs.append((len(history), min(history, key=lambda e: e["valid"]["loss"])["epoch"]))
     seconds = time.time() - t
-    run = fc.load_run(f"{tmp}/{freq}")
-    s = fc.holdout_scores(run, "valid", season=cfg["m"])
-    steps = history[-1].get("step", 0) or len(history) * 104
-    best = min(history, key=lambda e: e["valid"]["loss"])["epoch"]
-    s.update(method=f"rnnkit {args.cell} {args.hidden} ({args.scaling}, quantiles 0.1/0.5/0.9, W {cfg['window']}, "
-             f"{len(history)} epochs, best {best})", seconds=seconds, steps=steps)
-    return s, steps
+    levels, point = fc.levels(runs[0]), fc.point_column(runs[0])
+
+    def scores(q, insample, actual):
+        return m4.score(insample, q[..., point], actual, cfg["m"], list(q) if levels else None, levels)
+
+    now = fc.forecast_ensemble(runs, cut, h)  # from the end of x; and from h steps before it
+    before = fc.forecast_ensemble(runs, cut, h, [len(v) - h for v in x])
+    s = scores(now, x, y)
+    fold = scores(before, [v[:-h] for v in x], [v[-h:] for v in x])
+    s["previous_fold"] = {key: fold[key] for key in ("smape", "mase", "owa", "coverage", "msis") if key in fold}
+    tag = f"{transform}, " if transform != "none" else ""
+    s.update(method=f"rnnkit {args.cell} {args.layers}x{hidden} ({tag}{args.scaling}, W {window}, P {patch}, "
+             f"{k} run{'s' if k > 1 else ''} in {minutes:g} min, epochs/best {epochs})", seconds=seconds)
+    return s
 
 
 def co2_check(args, tmp) -> list[dict]:
@@ -206,7 +246,9 @@ def co2_check(args, tmp) -> list[dict]:
 
 def show(r: dict) -> str:
     keys = ("smape", "mase", "owa", "coverage", "msis", "seconds")
-    return f"{r['method']:<70}" + "".join(f"{k} {r[k]:8.3f}  " for k in keys if r.get(k) is not None)
+    fold = r.get("previous_fold")
+    tail = f"| previous fold: owa {fold['owa']:.3f} coverage {fold.get('coverage', float('nan')):.3f}" if fold else ""
+    return f"{r['method']:<70}" + "".join(f"{k} {r[k]:8.3f}  " for k in keys if r.get(k) is not None) + tail
 
 
 def main(argv=None) -> int:
@@ -236,9 +278,8 @@ def main(argv=None) -> int:
             out = baselines(freq, panel, cfg, rows)
             for r in out:
                 print(show(r), flush=True)
-            steps = 0
             if "rnnkit" in rows:
-                r, steps = rnnkit_row(freq, cfg, args, tmp, minutes, panel)
+                r = rnnkit_row(freq, cfg, args, tmp, minutes, panel)
                 out.append(r)
                 print(show(r), flush=True)
             if "nf_lstm" in rows:

@@ -201,6 +201,28 @@ def test_highway_starts_as_seasonal_naive():
     np.testing.assert_allclose(y, ref, rtol=1e-5)
 
 
+def test_patched_model_equals_torch_lstm_over_the_segments():
+    """patch P: an oracle built from torch.nn.LSTM (the model's weights, loaded by name) run over the W/P
+    segments of the per-step features [scaled y, sin, cos], each segment the P steps' features in time order."""
+    m = model(quantiles=(), highway=False, patch=4)
+    lstm = torch.nn.LSTM(3 * 4, 8, batch_first=True)
+    lstm.load_state_dict(m.rnn.state_dict())
+    x, start = torch.rand(3, 12, 1) * 5 + 2, torch.tensor([0, 2, 5])
+    y = x[..., 0]
+    a, s = y.mean(1, keepdim=True), y.std(1, keepdim=True, unbiased=False)
+    angle = (start[:, None] + torch.arange(12)) % 6 * (2 * np.pi / 6)
+    steps = torch.stack([(y - a) / s, torch.sin(angle), torch.cos(angle)], -1)  # (B, W, 3)
+    segments = torch.stack([torch.cat([steps[:, 4 * j + i] for i in range(4)], -1) for j in range(3)], 1)
+    with torch.no_grad():
+        out, _ = lstm(segments)
+        ref = m.head(out[:, -1]) * s + a
+        np.testing.assert_allclose(m.predict(x, start)[..., 0], ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="patch 5 must divide the window, got window 12"):
+        model(patch=5)
+    with pytest.raises(ValueError, match="embedding 0 and patch 1"):
+        model(strategy="autoregressive", patch=4)
+
+
 def test_default_model_beats_seasonal_naive_on_a_trend_it_never_saw(tmp_path):
     """The issue's case: a rising trend with growing seasonal swings; the test part's level lies above every
     training value. Default options (RevIN, quantiles, highway) against seasonal naive on the same origins."""
@@ -260,6 +282,30 @@ def test_cli_predict_wide_and_long(tmp_path, capsys):
     np.testing.assert_allclose([float(r[2]) for r in got[1:5]], q[0, :, 1], rtol=1e-5)
 
 
+def test_predict_ensemble_is_the_median_of_the_runs(tmp_path, capsys):
+    """`--ensemble`: level by level, the median of three seeds' forecasts (NumPy's median of each run's own
+    forecast_panel); a run with other quantile levels is refused in one line."""
+    path = write_wide(tmp_path, {"H1": list(seasonal(60, 10)), "H2": list(seasonal(45, 30, seed=1))})
+    base = ["train", "forecast", "--data", str(path), "--window", "12", "--horizon", "4", "--season", "6",
+            "--holdout", "horizon", "--epochs", "1", "--hidden", "8", "--quiet"]
+    for seed in (0, 1, 2):
+        assert main([*base, "--seed", str(seed), "--out", str(tmp_path / f"r{seed}")]) == 0
+    assert main([*base, "--quantiles", "0.2,0.5,0.8", "--out", str(tmp_path / "other")]) == 0
+    out = tmp_path / "f.csv"
+    runs = [str(tmp_path / f"r{seed}") for seed in (0, 1, 2)]
+    assert main(["predict", runs[0], "--ensemble", ",".join(runs[1:]), "--input", str(path), "--out", str(out)]) == 0
+    each = np.stack([fc.forecast_panel(fc.load_run(r), read_wide(path)) for r in runs])  # (3, S, H, Q)
+    assert not np.allclose(each[0], each[1])
+    got = [[float(v) for v in r[1:]] for r in list(csv.reader(io.StringIO(out.read_text())))[1:]]
+    np.testing.assert_allclose(got, np.median(each, 0)[..., 1], rtol=1e-5)
+    upper = list(csv.reader(io.StringIO((tmp_path / "f.q0.9.csv").read_text())))[1:]
+    np.testing.assert_allclose([[float(v) for v in r[1:]] for r in upper], np.median(each, 0)[..., 2], rtol=1e-5)
+    capsys.readouterr()
+    one_error_line(capsys, ["predict", runs[0], "--ensemble", str(tmp_path / "other"), "--input", str(path)],
+                   "other: expected the quantile levels and horizon ([0.1, 0.5, 0.9], 4) of the first run, found "
+                   "([0.2, 0.5, 0.8], 4)")
+
+
 def test_a_run_from_before_per_window_scaling_loads_as_it_was_trained(tmp_path):
     """config.json written before scaling/quantiles existed: it loads as scaling=global, a point forecast."""
     y = seasonal(100, 10)
@@ -292,6 +338,8 @@ def test_a_run_from_before_per_window_scaling_loads_as_it_was_trained(tmp_path):
     {"quantiles": [0.5, 0.9], "scaling": "mean_abs", "transform": "log"},
     {"quantiles": [0.05, 0.25, 0.5, 0.75], "embedding": 3, "transform": "boxcox", "boxcox_lambda": 0.3},
     {"quantiles": [], "scaling": "global", "highway": False},
+    {"patch": 4, "transform": "log"},
+    {"patch": 3, "embedding": 2, "quantiles": [0.25, 0.5]},
 ])
 def test_onnx_export_equals_predict_for_every_option(tmp_path, options):
     pytest.importorskip("onnxruntime")
@@ -323,6 +371,7 @@ def test_cli_bad_model_options_are_one_line(tmp_path, capsys):
     one_error_line(capsys, [*base, "--quantiles", "0.9,0.1,1.5"], "quantiles must be distinct levels in (0, 1)",
                    "--quantiles")
     one_error_line(capsys, [*base, "--transform", "log"], "--transform log: expected a target > 0, found -")
+    one_error_line(capsys, [*base, "--patch", "5"], "patch 5 must divide the window, got window 12", "--patch")
     assert not (tmp_path / "r").exists()
     assert main([*base, "--quantiles", "none", "--quiet"]) == 0
     assert fc.load_run(tmp_path / "r").model.config.quantiles == []

@@ -76,6 +76,9 @@ def add_predict_args(p) -> None:
                    help="write the forecast CSV here instead of printing it (wide: point forecasts; each "
                    "quantile level τ also goes to OUT with .qτ before the suffix)")
     p.add_argument("--weights", choices=["best", "last"], default="best")
+    p.add_argument("--ensemble", default=None, metavar="RUN_DIR,...",
+                   help="more runs of the same horizon and quantiles (e.g. other seeds): the forecast is the median "
+                   "over RUN_DIR and these, level by level")
 
 
 def predict(args) -> int:
@@ -94,7 +97,9 @@ def predict(args) -> int:
     if panel.series is not None and len(panel.values[0]) < data.window:
         raise DataError(f"{args.input}: expected at least {data.window} rows (the model's window), found "
                         f"{len(panel.values[0])}")
-    q = fc.forecast_panel(run, panel, args.horizon)  # (S, H, Q)
+    others = [d for d in (args.ensemble or "").split(",") if d]
+    runs = [run, *(fc.load_run(d, weights=args.weights) for d in others)]
+    q = fc.forecast_ensemble(runs, panel, args.horizon, names=[str(args.run_dir), *others])  # (S, H, Q)
     point, levels = q[..., fc.point_column(run)], fc.levels(run)
     names = {f"{panel.columns[0]}_q{t:g}": [row[:, j] for row in q] for j, t in enumerate(levels)}
     stamps = fc.future_stamps(panel, q.shape[1])

@@ -130,6 +130,8 @@ def forecast(model, normalizer) -> dict:
         expand = g.op("Concat", g.dim(values, 0), g.dim(values, 1), g.ints(c.embedding), axis=0)
         cols.append(g.op("Expand", g.op("Unsqueeze", e, g.ints(1)), expand))
     x = g.op("Concat", *cols, axis=2) if len(cols) > 1 else cols[0]  # (B, W, F)
+    if c.patch > 1:  # W/P segments of P steps: (B, W/P, P·F)
+        x = g.op("Reshape", x, g.ints(0, -1, c.patch * (c.inputs + c.features + c.embedding)))
     out, state = recurrent(g, model.rnn, _time_major(g, x))  # (W, B, H)
     last = g.op("Gather", out, g.const(-1, dtype="int64"), axis=0)  # (B, H)
     Q = max(len(c.quantiles), 1)

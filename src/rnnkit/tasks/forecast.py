@@ -264,6 +264,21 @@ def forecast_panel(run: LoadedForecaster, panel: Panel, horizon: int | None = No
     return np.concatenate(out)
 
 
+def forecast_ensemble(runs: list[LoadedForecaster], panel: Panel, horizon: int | None = None, ends=None,
+                      names: list[str] | None = None) -> np.ndarray:
+    """The median over `runs` (e.g. seeds of one recipe; N-BEATS and ES-RNN ensemble so) of their
+    forecast_panel forecasts, (S, horizon, Q), level by level: a median of monotone quantile vectors is
+    monotone. Every run must have the first one's quantile levels and horizon (`names`: the runs, for the
+    message)."""
+    key = lambda run: (levels(run), run.model.config.horizon)  # noqa: E731
+    for k, run in enumerate(runs[1:], 1):
+        if key(run) != key(runs[0]):
+            name = names[k] if names else f"run {k}"
+            raise DataError(f"{name}: expected the quantile levels and horizon {key(runs[0])} of the first run, "
+                            f"found {key(run)}")
+    return np.median(np.stack([forecast_panel(run, panel, horizon, ends) for run in runs]), 0)
+
+
 def predict(run: LoadedForecaster, series: Series, horizon: int | None = None) -> tuple[list[str], np.ndarray]:
     """The next `horizon` (default: the trained H) point forecasts of the target after the end of a one-series
     `series`, with their time stamps: (times, values (horizon,))."""

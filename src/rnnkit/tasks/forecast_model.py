@@ -12,7 +12,9 @@ position of the window's first step, and the series' index (for the optional lea
    A window with s ≈ 0 (constant) gets s = 1e-3 · (|a| + 1).
 3. Features, per step: [ũ, covariates, sin 2πp/m, cos 2πp/m (season position p, when m > 1), e_series
    (learned embedding, optional)].
-4. h_t = Recurrent(cell)(features_t, h_{t−1}), L layers.
+4. h_j = Recurrent(cell)(f_j, h_{j−1}), L layers, over f_j = the features of step j, or with `patch` P > 1 the
+   concatenated features of the W/P segments of P steps (SegRNN, Lin et al. 2023): f_j = [features of steps
+   jP .. jP + P − 1], so a two-week hourly window (W = 336, P = 24) takes 14 recurrent steps, one per day.
 5. "direct": Q scaled quantiles per horizon step from V h_t + b, made monotone by construction: with p the
    level nearest 0.5 (levels sorted ascending), q̃_p = z_p, q̃_j = q̃_{j−1} + softplus(z_j) above it and
    q̃_j = q̃_{j+1} − softplus(z_j) below it;
@@ -68,6 +70,9 @@ class ForecastModelConfig:
     season_features: bool = field(default=True, metadata=opt("sin/cos of the season position as inputs"))
     highway: bool = field(default=True, metadata=opt("add a linear forecast from the scaled window (LSTNet)"))
     embedding: int = field(default=0, metadata=opt("size of a learned per-series embedding (0: none)"))
+    patch: int = field(default=1, metadata=opt(
+        "P: steps per recurrent input; the window enters the network as W/P segments of P steps, each one vector "
+        "(SegRNN): a long window in few recurrent steps (W a multiple of P; 1: one step per input)"))
     inputs: int = field(default=0, metadata=opt(cli=False))
     horizon: int = field(default=0, metadata=opt(cli=False))
     window: int = field(default=0, metadata=opt(cli=False))
@@ -91,9 +96,14 @@ class ForecastModelConfig:
             raise ValueError(f"quantiles must be distinct levels in (0, 1), got {self.quantiles}")
         if self.embedding < 0:
             raise ValueError(f"embedding must be >= 0, got {self.embedding}")
+        if self.patch <= 0:
+            raise ValueError(f"patch must be > 0, got {self.patch}")
+        if self.window > 0 and self.window % self.patch:
+            raise ValueError(f"patch {self.patch} must divide the window, got window {self.window}")
         if self.strategy == "autoregressive":  # a point forecast from the values alone
-            if self.embedding:
-                raise ValueError("strategy autoregressive feeds back the values alone: use it with embedding 0")
+            if self.embedding or self.patch > 1:
+                raise ValueError("strategy autoregressive feeds back the values one step at a time: use it with "
+                                 "embedding 0 and patch 1")
             self.quantiles, self.highway, self.season_features = [], False, False
 
     @property
@@ -119,7 +129,7 @@ class Forecaster(nn.Module):
         c = self.config = config
         if c.inputs <= 0 or c.horizon <= 0:
             raise ValueError(f"inputs and horizon must be > 0, got {c.inputs} and {c.horizon}")
-        size = c.inputs + c.features + c.embedding
+        size = (c.inputs + c.features + c.embedding) * c.patch
         self.rnn = Recurrent(c.cell, size, c.hidden, num_layers=c.layers, batch_first=True,
                              dropout=c.dropout if c.layers > 1 else 0.0)
         self.drop = nn.Dropout(c.dropout)
@@ -205,7 +215,7 @@ class Forecaster(nn.Module):
     def scaled_quantiles(self, x: torch.Tensor) -> torch.Tensor:
         """features (B, W, F) -> scaled outputs (B, H, Q) of the direct head (monotone in Q)."""
         c = self.config
-        out, _ = self.rnn(x)
+        out, _ = self.rnn(self.segments(x))
         z = self.head(self.drop(out[:, -1])).view(x.shape[0], c.horizon, -1)  # (B, H, Q)
         if z.shape[-1] > 1:  # the point level, and softplus steps away from it on both sides
             p = c.point_index
@@ -216,6 +226,11 @@ class Forecaster(nn.Module):
         if self.linear is not None:
             z = z + self.linear(x[..., 0])[..., None]
         return z
+
+    def segments(self, x: torch.Tensor) -> torch.Tensor:
+        """features (B, W, F) -> (B, W/P, P·F): segment j holds steps jP .. jP + P − 1 (P = 1: x itself)."""
+        P = self.config.patch
+        return x if P == 1 else x.reshape(x.shape[0], x.shape[1] // P, P * x.shape[2])
 
     def forecast(self, inputs: torch.Tensor, horizon: int | None = None) -> torch.Tensor:
         """inputs (B, W, F) scaled features -> the scaled target's next `horizon` values (B, horizon): the point
