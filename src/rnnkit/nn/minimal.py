@@ -96,16 +96,22 @@ def linear_scan_for(cell):
     return min_scan if type(cell) in (MinGRUCell, MinLSTMCell) else None
 
 
-def min_scan(cell, x: Tensor, state: Tensor, alive: Tensor | None = None):
-    """The time loop of a minGRU / minLSTM layer, from the inputs x (T, B, I): it projects them itself
-    (``takes_input``, see rnnkit.nn.unroll). By device: :func:`sequential_min_scan` on a CPU, else
-    :func:`parallel_min_scan` of ``cell.project(x)``."""
+def min_scan(cell, ux: Tensor, state: Tensor, alive: Tensor | None = None):
+    """python_scan's contract, from U x + b (T, B, G·H): by device, :func:`sequential_min_scan` on a CPU, else
+    :func:`parallel_min_scan`. ``min_scan.from_input`` is the same time loop from the inputs x (T, B, I), which
+    projects them itself, chunk by chunk; rnnkit.nn.unroll calls it when the scan has one."""
+    if ux.device.type == "cpu":
+        return sequential_min_scan(cell, ux, state, alive, projected=True)
+    return parallel_min_scan(cell, ux, state, alive)
+
+
+def _min_scan_from_input(cell, x: Tensor, state: Tensor, alive: Tensor | None = None):
     if x.device.type == "cpu":
         return sequential_min_scan(cell, x, state, alive)
     return parallel_min_scan(cell, cell.project(x), state, alive)
 
 
-min_scan.takes_input = True  # unroll passes x, not U x + b
+min_scan.from_input = _min_scan_from_input
 
 
 def parallel_min_scan(cell, ux: Tensor, state: Tensor, alive: Tensor | None = None, method: str = "parallel"):
@@ -119,11 +125,15 @@ def parallel_min_scan(cell, ux: Tensor, state: Tensor, alive: Tensor | None = No
     return (hs if live is None else hs * live), hs[-1]
 
 
-def sequential_min_scan(cell, x: Tensor, state: Tensor, alive: Tensor | None = None):
+def sequential_min_scan(cell, x: Tensor, state: Tensor, alive: Tensor | None = None, projected: bool = False):
     """The CPU time loop from the inputs x (T, B, I): one autograd node that runs, chunk by chunk of time steps,
-    projection GEMM, gates and scan (see the module docstring). Returns (outputs (T, B, H), final state (B, H))."""
+    projection GEMM, gates and scan (see the module docstring). ``projected``: x is already U x + b (T, B, G·H)
+    (python_scan's contract; its gradient is then returned for all steps at once). Returns (outputs (T, B, H),
+    final state (B, H))."""
     kind = "gru" if type(cell) is MinGRUCell else "lstm"
     live = None if alive is None else alive.unsqueeze(-1).to(x.dtype)
+    if projected:
+        return _MinScan.apply(kind, x, None, None, state, live)
     return _MinScan.apply(kind, x, cell.weight_ih, cell.bias_ih, state, live)
 
 
@@ -203,20 +213,20 @@ def _backward_chunk(kind: str, saved: Tensor, h_prev: Tensor, e: Tensor, carry: 
 
 class _MinScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, kind: str, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, live: Tensor | None):
+    def forward(ctx, kind: str, x: Tensor, weight: Tensor | None, bias: Tensor | None, h0: Tensor,
+                live: Tensor | None):
+        """x (T, B, I) and U = weight, b = bias; or x = U x + b (T, B, G·H) and weight None."""
         T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
         saved = x.new_empty(SAVED[kind], T, B, H)  # the gates, kept for the backward pass
         hs = x.new_empty(T, B, H)
         h = h0
         for t0, t1 in _chunks(T, B):
-            x2 = _rows(x[t0:t1])
-            u = torch.mm(x2, weight.t()) if bias is None else torch.addmm(bias, x2, weight.t())  # U x + b
-            a, b = _forward_chunk(kind, u.view(t1 - t0, B, -1), saved[:, t0:t1],
+            a, b = _forward_chunk(kind, _project(x[t0:t1], weight, bias), saved[:, t0:t1],
                                   None if live is None else live[t0:t1])
             scan_into(hs[t0:t1], a, b, h, "sequential")
             h = hs[t1 - 1]
         ctx.kind = kind
-        ctx.save_for_backward(x, weight, bias, saved, hs, h0, live)
+        ctx.save_for_backward(None if weight is None else x, weight, bias, saved, hs, h0, live)
         out = hs if live is None else hs * live
         return out, hs[-1].clone()
 
@@ -227,22 +237,42 @@ class _MinScan(torch.autograd.Function):
                                "is not itself differentiable; create_graph=True was asked for): set "
                                "layer.use_fast_scan = False to run python_scan")
         x, weight, bias, saved, hs, h0, live = ctx.saved_tensors
-        T, B, I = x.shape
+        T, B = hs.shape[0], hs.shape[1]
         need_x, need_w, need_b = ctx.needs_input_grad[1:4]
-        dx = x.new_empty(T, B, I) if need_x else None
-        dw = torch.zeros_like(weight) if need_w else None
-        db = torch.zeros_like(bias) if need_b else None
+        rows = hs.shape[-1] * (2 if ctx.kind == "gru" else 3)  # G·H
+        if weight is None:  # x was U x + b: its gradient for all steps, no GEMM here
+            d_ux = hs.new_empty(T, B, rows) if need_x else None
+            dx = dw = db = None
+        else:
+            I = x.shape[-1]
+            dx = hs.new_empty(T, B, I) if need_x else None
+            dw = torch.zeros_like(weight) if need_w else None
+            db = torch.zeros_like(bias) if need_b else None
         carry = d_final  # a_{t+1} ⊙ g_{t+1} for the chunk's last step t, from the later steps
         for t0, t1 in reversed(_chunks(T, B)):
             e = d_out[t0:t1] if live is None else d_out[t0:t1] * live[t0:t1]
             h_prev = hs[t0 - 1 : t1 - 1] if t0 else torch.cat([h0.unsqueeze(0), hs[: t1 - 1]])
-            d_u = x.new_empty(t1 - t0, B, weight.shape[0])  # ∂L/∂(U x_t + b) for the chunk's steps
+            if weight is None:  # ∂L/∂(U x_t + b) for the chunk's steps
+                d_u = d_ux[t0:t1] if d_ux is not None else hs.new_empty(t1 - t0, B, rows)
+            else:
+                d_u = hs.new_empty(t1 - t0, B, rows)
             carry = _backward_chunk(ctx.kind, saved[:, t0:t1], h_prev, e, carry, d_u)
-            d2 = d_u.view(-1, d_u.shape[-1])  # (L·B, G·H)
+            if weight is None:
+                continue
+            d2 = d_u.view(-1, rows)  # (L·B, G·H)
             if dx is not None:
                 torch.mm(d2, weight, out=dx[t0:t1].view(-1, I))  # ∂L/∂x_t = U^T δ_t
             if dw is not None:
                 dw.addmm_(d2.t(), _rows(x[t0:t1]))  # ∂L/∂U += Σ_t δ_t x_t^T
             if db is not None:
                 db.add_(d2.sum(0))
-        return None, dx, dw, db, carry, None
+        return None, (d_ux if weight is None else dx), dw, db, carry, None
+
+
+def _project(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """U x + b for a chunk x (L, B, I) -> (L, B, G·H), one GEMM; x itself when weight is None (already U x + b)."""
+    if weight is None:
+        return x
+    x2 = _rows(x)
+    u = torch.mm(x2, weight.t()) if bias is None else torch.addmm(bias, x2, weight.t())
+    return u.view(x.shape[0], x.shape[1], -1)
