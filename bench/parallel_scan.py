@@ -22,6 +22,7 @@ Goals (issue 16, T = 2048): GRU / minGRU >= 3.5, minGRU / floor <= 1.5, log-spac
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 
 import torch
@@ -87,6 +88,16 @@ def train_step(layer, x, grads):
     return run
 
 
+def cpu_split(fn, T: int) -> tuple[float, float, float]:
+    """One call of ``fn``: (user µs, system µs, page faults) per time step, from getrusage. On a shared machine
+    the process's own CPU time is what its code costs; the system part is mostly first-touch page faults."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    fn()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return ((after.ru_utime - before.ru_utime) / T * 1e6, (after.ru_stime - before.ru_stime) / T * 1e6,
+            (after.ru_minflt - before.ru_minflt) / T)
+
+
 def check_equal(ours, log_space, x) -> float:
     """max |h_minGRU − h_log-space| / max |h|: both compute the same model."""
     with torch.no_grad():
@@ -118,8 +129,9 @@ def main(argv=None) -> int:
     print(f"# minGRU == log-space minGRU (relative max difference at T=64): "
           f"{check_equal(ours, cands['log-space'], torch.randn(64, B, H)):.1e}")
     print("| T | minGRU | GEMM floor | GRU | LSTM | log-space | minLSTM | HS parallel | GRU/minGRU | LSTM/minGRU "
-          "| log-space/minGRU | minGRU/floor | minGRU µs/step |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| log-space/minGRU | minGRU/floor | minGRU µs/step | floor µs/step |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    splits = []
     for T in lengths:
         x = torch.randn(T, B, H, requires_grad=True)
         grads = {H: torch.randn(T, B, H), 2 * H: torch.randn(T, B, 2 * H)}
@@ -129,7 +141,18 @@ def main(argv=None) -> int:
         info = " | ".join(f"{t[k]:.4f}" if k in t else "—" for k in ("minLSTM", "HS parallel"))
         print(f"| {T} | {m:.4f} | {t['GEMM floor']:.4f} | {t['GRU']:.3f} | {t['LSTM']:.3f} | {t['log-space']:.3f} "
               f"| {info} | {t['GRU'] / m:.1f}x | {t['LSTM'] / m:.1f}x "
-              f"| {t['log-space'] / m:.1f}x | {m / t['GEMM floor']:.2f} | {m / T * 1e6:.0f} |", flush=True)
+              f"| {t['log-space'] / m:.1f}x | {m / t['GEMM floor']:.2f} | {m / T * 1e6:.0f} "
+              f"| {t['GEMM floor'] / T * 1e6:.0f} |", flush=True)
+        fns = {k: train_step(cands[k], x, grads) for k in ("minGRU", "GEMM floor")}
+        splits.append((T, {k: min((cpu_split(f, T) for _ in range(2)), key=lambda v: v[0] + v[1])
+                           for k, f in fns.items()}))
+    print("\n# process CPU time per step of one training step (the lesser of 2 calls): user / system µs, page faults")
+    print("| T | minGRU user | minGRU sys | minGRU faults | floor user | floor sys | floor faults | user ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for T, sp in splits:
+        m, f = sp["minGRU"], sp["GEMM floor"]
+        print(f"| {T} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.1f} | {f[0]:.0f} | {f[1]:.0f} | {f[2]:.1f} "
+              f"| {m[0] / f[0]:.2f} |", flush=True)
     return 0
 
 

@@ -12,8 +12,12 @@ from rnnkit.nn.minimal import g, parallel_min_scan, sequential_min_scan
 from rnnkit.nn.unroll import python_scan
 
 NAMES = ["mingru", "minlstm"]
-SCANS = {"cpu": sequential_min_scan, "parallel": parallel_min_scan,
-         "parallel/sequential": lambda *a: parallel_min_scan(*a, method="sequential"), "step form": python_scan}
+# every scan from the inputs x: the CPU scan projects them itself, the others get U x + b
+SCANS = {"cpu": sequential_min_scan,
+         "cpu from U x + b": lambda c, x, *a: sequential_min_scan(c, c.project(x), *a, projected=True),
+         "parallel": lambda c, x, *a: parallel_min_scan(c, c.project(x), *a),
+         "parallel/sequential": lambda c, x, *a: parallel_min_scan(c, c.project(x), *a, method="sequential"),
+         "step form": lambda c, x, *a: python_scan(c, c.project(x), *a)}
 
 pytestmark = pytest.mark.usefixtures("float64_seeded")
 
@@ -53,7 +57,7 @@ def test_every_scan_equals_the_numpy_reference(name, padded):
     want_out = hs * mask[..., None]
     for scan_name, scan in SCANS.items():
         xs, s0 = x.clone().requires_grad_(), h0.clone().requires_grad_()
-        out, final = scan(cell, cell.project(xs), s0, alive)
+        out, final = scan(cell, xs, s0, alive)
         loss = (out * d_out).sum() + (final * d_final).sum()
         got = torch.autograd.grad(loss, [xs, s0, cell.weight_ih, cell.bias_ih])
         np.testing.assert_allclose(out.detach().numpy(), want_out, rtol=0, atol=1e-10, err_msg=scan_name)
@@ -110,28 +114,33 @@ def test_reference_equations_spelled_out():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_cpu_scan_gradients_match_finite_differences(name):
+    """∂ of the CPU scan w.r.t. x, h0, U and b (gradcheck perturbs the cell's own parameters in place)."""
     cell = _cell(name, I=2, H=3)
     alive = _alive(4, [4, 2])
-    ux = torch.randn(4, 2, cell.gates * 3, requires_grad=True)
+    x = torch.randn(4, 2, 2, requires_grad=True)
     h0 = torch.randn(2, 3, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda u, h: sequential_min_scan(cell, u, h, alive), (ux, h0))
-    assert torch.autograd.gradcheck(lambda u, h: sequential_min_scan(cell, u, h), (ux, h0))
+    inputs = (x, h0, cell.weight_ih, cell.bias_ih)
+    assert torch.autograd.gradcheck(lambda u, h, *_: sequential_min_scan(cell, u, h, alive), inputs)
+    assert torch.autograd.gradcheck(lambda u, h, *_: sequential_min_scan(cell, u, h), inputs)
 
 
 def test_cpu_scan_chunks_are_seamless(monkeypatch):
-    """The CPU scan works in chunks of time steps; chunk boundaries (1 step per chunk here) change nothing."""
+    """The CPU scan works in chunks of time steps (GEMM, gates and scan per chunk; ∂L/∂U summed over chunks);
+    chunk boundaries (1 and 2 steps per chunk here, vs one chunk) change nothing."""
     from rnnkit.nn import minimal
 
     for name in NAMES:
         cell = _cell(name)
-        ux, h0 = torch.randn(7, 2, cell.gates * 4, requires_grad=True), torch.randn(2, 4)
+        x, h0 = torch.randn(7, 2, 3, requires_grad=True), torch.randn(2, 4, requires_grad=True)
         results = []
-        for elements in (1, minimal.CHUNK_ELEMENTS):
-            monkeypatch.setattr(minimal, "CHUNK_ELEMENTS", elements)
-            out, final = sequential_min_scan(cell, ux, h0, _alive(7, [7, 3]))
-            results.append([out, final, *torch.autograd.grad(out.sum() + final.sum() * 2, ux)])
-        for a, b in zip(*results):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        for rows in (1, 5, minimal.CHUNK_ROWS):
+            monkeypatch.setattr(minimal, "CHUNK_ROWS", rows)
+            out, final = sequential_min_scan(cell, x, h0, _alive(7, [7, 3]))
+            loss = (out * torch.arange(4.0)).sum() + final.sum() * 2
+            results.append([out, final, *torch.autograd.grad(loss, [x, h0, cell.weight_ih, cell.bias_ih])])
+        for other in results[:2]:
+            for a, b in zip(other, results[2]):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -160,17 +169,18 @@ def test_sixteen_thousand_steps_in_float32(name):
     combination of h_{t-1} and h̃_t)."""
     layer = Recurrent(name, 2, 8)
     x = torch.randn(16384, 2, 2)
-    want, _ = layer(x)
+    with torch.no_grad():
+        want, _ = layer(x)
     layer32 = Recurrent(name, 2, 8, dtype=torch.float32)
     layer32.load_state_dict({k: v.float() for k, v in layer.state_dict().items()})
     x32 = x.float().requires_grad_()
     got, h_n = layer32(x32)
     got.sum().backward()
     assert torch.isfinite(got).all() and torch.isfinite(x32.grad).all()
-    assert float((got.double() - want).abs().max()) <= 1e-4 * float(want.abs().max())
-    h_tilde = g(layer.cells[0].project(x)[..., -8:])
-    assert float(got.min()) >= min(0.0, float(h_tilde.min())) - 1e-5
-    assert float(got.max()) <= float(h_tilde.max()) + 1e-5
+    assert float((got.detach().double() - want).abs().max()) <= 1e-4 * float(want.abs().max())
+    h_tilde = g(layer.cells[0].project(x)[..., -8:]).detach()
+    assert float(got.detach().min()) >= min(0.0, float(h_tilde.min())) - 1e-5
+    assert float(got.detach().max()) <= float(h_tilde.max()) + 1e-5
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -193,7 +203,7 @@ def test_padded_batch_equals_each_sequence_alone_values_and_gradients(name, opti
         torch.testing.assert_close(out[:n, b : b + 1], alone, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(h_n[:, b : b + 1], alone_h, rtol=1e-10, atol=1e-12)
         if not options.get("skip"):
-            assert float(out[n:, b].abs().sum()) == 0.0  # padded outputs are zero
+            assert float(out[n:, b].detach().abs().sum()) == 0.0  # padded outputs are zero
         loss_b = (alone * weights[:n, b : b + 1]).sum() + alone_h.sum()
         gx, *gp = torch.autograd.grad(loss_b, [xb, *layer.parameters()])
         torch.testing.assert_close(grads[0][:n, b : b + 1], gx, rtol=1e-10, atol=1e-12)
@@ -236,10 +246,10 @@ def test_minlstm_normalised_gate_survives_underflow():
     with torch.no_grad():
         cell.weight_ih.zero_()
         cell.bias_ih.copy_(torch.tensor([-120.0, -121.0, -119.0, -118.0, 0.5, 1.0]))
-    ux = cell.project(torch.zeros(3, 1, 1, dtype=torch.float32)).detach().requires_grad_()
+    x = torch.zeros(3, 1, 1, dtype=torch.float32)
     h0 = torch.ones(1, 2, dtype=torch.float32)
-    out, _ = sequential_min_scan(cell, ux, h0)
-    want, _ = python_scan(cell, ux, h0)
+    out, _ = sequential_min_scan(cell, x, h0)
+    want, _ = python_scan(cell, cell.project(x), h0)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, want)
     z = torch.sigmoid(torch.tensor([1.0, 3.0]))  # i' → σ(a_i − a_f) as both gates underflow

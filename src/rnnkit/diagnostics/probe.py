@@ -14,7 +14,9 @@ LSTMs) and each gate activation. From them (notation of the lectures, L = the mo
                            derivative w.r.t. h_k; the memory path c is what keeps the LSTM's products alive).
     gates                  LSTM i, f, o and GRU r, z (sigmoids): mean activation and the fraction saturated,
                            i.e. < 0.05 or > 0.95; the candidates c̃ ("g") and n (tanh): mean and the fraction with
-                           |value| > 0.9 (the same thresholds on the (1 + tanh)/2 scale).
+                           |value| > 0.9 (the same thresholds on the (1 + tanh)/2 scale). minGRU z and minLSTM
+                           f, i and i_norm = i/(f + i) (the weight of h̃ in h_t; rnnkit.nn.minimal): sigmoids, read
+                           from x_t alone; their candidate g(·) is unbounded and not reported.
     ReLU units (irnn, rnn-relu): "dead" = fraction of hidden units that are 0 for every probe example and step;
                            "zero" = fraction of all activations that are 0.
 
@@ -33,15 +35,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.nn.cells import ElmanCell, GRUCell, LayerNormLSTMCell, LSTMCell, LSTMState, map_state
+from rnnkit.nn.minimal import MinGRUCell, MinLSTMCell
 from rnnkit.nn.recurrent import Recurrent
 
-SIGMOID_GATES = {"i", "f", "o", "r", "z"}
+SIGMOID_GATES = {"i", "f", "o", "r", "z", "i_norm"}
 LOW, HIGH, TANH_SATURATED = 0.05, 0.95, 0.9
 
 
 def gate_activations(cell, ux: Tensor, state) -> dict[str, Tensor]:
     """The gate values of one step of ``cell`` from U x_t + b_ih (``ux``) and the previous state: LSTM
-    (i, f, g, o), GRU (r, z, n); {} for Elman cells."""
+    (i, f, g, o), GRU (r, z, n), minGRU (z), minLSTM (f, i, i_norm); {} for Elman cells."""
+    if isinstance(cell, MinGRUCell):
+        return {"z": cell.mix(ux)[0]}
+    if isinstance(cell, MinLSTMCell):
+        a_f, a_i, _ = ux.chunk(3, dim=-1)
+        return {"f": torch.sigmoid(a_f), "i": torch.sigmoid(a_i), "i_norm": cell.mix(ux)[0]}
     if isinstance(cell, LSTMCell):
         h = state.h
         if isinstance(cell, LayerNormLSTMCell):

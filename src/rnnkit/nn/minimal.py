@@ -19,14 +19,16 @@ log h_0 exists; that is a requirement of the log-space scan only. rnnkit's scan 
 is used as it is: a state carried from a previous window (truncated BPTT, generation) is then continued exactly,
 and ``cell.step`` one step at a time equals the layer over the whole sequence. The default h_0 is zeros.
 
-The time loop (rnnkit.nn.unroll's ``scan`` slot, chosen by ``linear_scan_for``):
-- on a CPU, :func:`sequential_min_scan`: one autograd node for the whole sequence that computes the gates chunk
-  by chunk of time steps (small temporaries that stay in cache), runs the linear scan into the output buffer, and
-  in the backward pass recomputes the gates from U x + b and runs the reverse scan g_t = ∂L/∂h_t + a_{t+1} ⊙ g_{t+1}
-  (see rnnkit.nn.linear_scan), writing ∂L/∂(U x_t + b) for all steps into one buffer. Only U x + b and the states
-  are kept for the backward pass.
-- on other devices, :func:`parallel_min_scan`: the gates as whole-tensor operations (autograd) and
-  ``linear_scan(method="parallel")``, log-depth in T.
+The time loop (rnnkit.nn.unroll's ``scan`` slot, chosen by ``linear_scan_for``; it takes the inputs x, not U x + b):
+- on a CPU, :func:`sequential_min_scan`: one autograd node for the layer that walks time in chunks of
+  ``CHUNK_ROWS`` rows (steps x batch) end to end, so the working set and the cost per step do not grow with T.
+  Forward, per chunk: U x + b for the chunk's steps (one GEMM, into the buffer kept for the backward pass), the
+  gates, the linear scan into the output buffer. Backward, chunks in reverse: the gates recomputed from U x + b,
+  the reverse scan g_t = ∂L/∂h_t + a_{t+1} ⊙ g_{t+1} (see rnnkit.nn.linear_scan), ∂L/∂(U x_t + b) for the chunk
+  (a small temporary, never a (T, B, G·H) buffer), then ∂L/∂x for the chunk and ∂L/∂U, ∂L/∂b accumulated, one
+  GEMM each. Kept for the backward pass: x, U x + b and the states.
+- on other devices, :func:`parallel_min_scan` of ``cell.project(x)``: the gates as whole-tensor operations
+  (autograd) and ``linear_scan(method="parallel")``, log-depth in T.
 Padding (``alive`` False) is a step with a_t = 1 and b_t = 0 (z_t = 0): the state is carried, the output is zero,
 and neither the value nor the gradient of any real step changes.
 """
@@ -42,7 +44,7 @@ from rnnkit.nn.linear_scan import linear_scan, reverse_gradient, scan_into
 
 __all__ = ["MinGRUCell", "MinLSTMCell", "g", "linear_scan_for", "parallel_min_scan", "sequential_min_scan"]
 
-CHUNK_ELEMENTS = 1 << 16  # elements per chunk of time steps in the CPU scan: (L, B, H) temporaries fit in cache
+CHUNK_ROWS = 512  # rows (steps x batch) per chunk of the CPU scan: its (L·B, G·H) temporaries stay in cache
 
 
 def g(x: Tensor) -> Tensor:
@@ -95,9 +97,21 @@ def linear_scan_for(cell):
 
 
 def min_scan(cell, ux: Tensor, state: Tensor, alive: Tensor | None = None):
-    """By device: :func:`sequential_min_scan` on a CPU, :func:`parallel_min_scan` elsewhere."""
-    scan = sequential_min_scan if ux.device.type == "cpu" else parallel_min_scan
-    return scan(cell, ux, state, alive)
+    """python_scan's contract, from U x + b (T, B, G·H): by device, :func:`sequential_min_scan` on a CPU, else
+    :func:`parallel_min_scan`. ``min_scan.from_input`` is the same time loop from the inputs x (T, B, I), which
+    projects them itself, chunk by chunk; rnnkit.nn.unroll calls it when the scan has one."""
+    if ux.device.type == "cpu":
+        return sequential_min_scan(cell, ux, state, alive, projected=True)
+    return parallel_min_scan(cell, ux, state, alive)
+
+
+def _min_scan_from_input(cell, x: Tensor, state: Tensor, alive: Tensor | None = None):
+    if x.device.type == "cpu":
+        return sequential_min_scan(cell, x, state, alive)
+    return parallel_min_scan(cell, cell.project(x), state, alive)
+
+
+min_scan.from_input = _min_scan_from_input
 
 
 def parallel_min_scan(cell, ux: Tensor, state: Tensor, alive: Tensor | None = None, method: str = "parallel"):
@@ -111,32 +125,35 @@ def parallel_min_scan(cell, ux: Tensor, state: Tensor, alive: Tensor | None = No
     return (hs if live is None else hs * live), hs[-1]
 
 
-def sequential_min_scan(cell, ux: Tensor, state: Tensor, alive: Tensor | None = None):
-    """The CPU scan: one autograd node, gates computed chunk by chunk (see the module docstring)."""
+def sequential_min_scan(cell, x: Tensor, state: Tensor, alive: Tensor | None = None, projected: bool = False):
+    """The CPU time loop from the inputs x (T, B, I): one autograd node that runs, chunk by chunk of time steps,
+    projection GEMM, gates and scan (see the module docstring). ``projected``: x is already U x + b (T, B, G·H)
+    (python_scan's contract; its gradient is then returned for all steps at once). Returns (outputs (T, B, H),
+    final state (B, H))."""
     kind = "gru" if type(cell) is MinGRUCell else "lstm"
-    live = None if alive is None else alive.unsqueeze(-1).to(ux.dtype)
-    out, final = _MinScan.apply(kind, ux, state, live)
-    return out, final
+    live = None if alive is None else alive.unsqueeze(-1).to(x.dtype)
+    if projected:
+        return _MinScan.apply(kind, x, None, None, state, live)
+    return _MinScan.apply(kind, x, cell.weight_ih, cell.bias_ih, state, live)
 
 
-def _chunks(T: int, per_step: int):
-    steps = max(1, CHUNK_ELEMENTS // max(per_step, 1))
+def _chunks(T: int, B: int):
+    steps = max(1, CHUNK_ROWS // max(B, 1))
     return [(t0, min(t0 + steps, T)) for t0 in range(0, T, steps)]
 
 
-# The CPU scan's element-wise work avoids torch.where and comparisons, which are 5-20x slower than arithmetic on
-# CPU tensors (bench/parallel_scan.py). Two identities make that possible:
+# The CPU scan's element-wise work avoids torch.where and comparisons, which are 4-20x slower than arithmetic on
+# CPU tensors, and σ, ~10x slower than a multiply-add: σ runs once per gate in the forward pass and the backward pass
+# reads the gates it saved. The identities used:
 #   g(x) = max(x + 0.5, σ(x)): σ is convex below 0 and concave above, with tangent 0.5 + x/4 at 0, so
 #          σ(x) ≥ 0.5 + x/4 ≥ x + 0.5 for x < 0 and σ(x) ≤ 0.5 + x/4 ≤ x + 0.5 for x ≥ 0;
-#   g'(x) = max(step(x), σ'(x)) with step(x) = min(sign(x) + 1, 1) (1 for x ≥ 0, else 0) and σ' ≤ 1/4.
-def _g_fast(s: Tensor, x: Tensor) -> Tensor:
-    """g(x) from s = σ(x), into a new tensor."""
-    return torch.maximum(s, x + 0.5)
-
-
-def _g_prime_fast(s: Tensor, x: Tensor) -> Tensor:
-    """g'(x) from s = σ(x): 1 for x ≥ 0, σ(x)(1 − σ(x)) for x < 0."""
-    return torch.maximum(torch.sign(x).add_(1).clamp_(max=1), torch.addcmul(s, s, s, value=-1))
+#   g'(x) from h̃ = g(x) alone: h̃ ≥ 0.5 ⟺ x ≥ 0, so g'(x) = max(step(h̃ − 0.5), h̃(1 − h̃)) with step(y) =
+#          min(sign(y) + 1, 1) (1 for y ≥ 0, else 0) and h̃(1 − h̃) = σ'(x) ≤ 1/4 for x < 0. (Where σ(x) rounds to
+#          0.5 for x < 0, |x| < 2⁻²⁴ in float32, the right-hand slope 1 is taken: the kink, to rounding.)
+def _g_prime_of(h_tilde: Tensor) -> Tensor:
+    """g'(x) from h̃ = g(x), into a new tensor."""
+    step = torch.sub(h_tilde, 0.5).sign_().add_(1).clamp_(max=1)
+    return torch.maximum(step, torch.addcmul(h_tilde, h_tilde, h_tilde, value=-1))
 
 
 def _normalised_input_gate(a_f: Tensor, a_i: Tensor, f: Tensor, i: Tensor) -> Tensor:
@@ -148,35 +165,68 @@ def _normalised_input_gate(a_f: Tensor, a_i: Tensor, f: Tensor, i: Tensor) -> Te
     return torch.sigmoid(F.logsigmoid(a_i) - F.logsigmoid(a_f))
 
 
-def _gates(kind: str, ux: Tensor, H: int):
-    """For a chunk of U x + b (L, B, G·H): z (before masking), h̃ = g(a_h), σ(a_h), a_h and, for minLSTM, (f, i).
-    One σ over the whole chunk gives every gate's sigmoid (σ(a_z) or σ(a_f), σ(a_i); and σ(a_h) for g)."""
-    s = torch.sigmoid(ux)
-    a_h, s_h = ux[..., -H:], s[..., -H:]
+def _rows(t: Tensor) -> Tensor:
+    """(L, B, K) -> (L·B, K): a view when the chunk is contiguous, else a copy of the chunk (batch_first input)."""
+    return t.reshape(-1, t.shape[-1])
+
+
+SAVED = {"gru": 2, "lstm": 4}  # blocks of the saved gates: z, h̃ (and 1 − i, f − 1 for minLSTM)
+
+
+def _forward_chunk(kind: str, u: Tensor, saved: Tensor, live: Tensor | None) -> tuple[Tensor, Tensor]:
+    """U x + b of a chunk (L, B, G·H) -> its saved gates (written into ``saved`` (K, L, B, H)) and the scan's
+    coefficients a = 1 − z, b = z ⊙ h̃ (z masked: padding has a = 1, b = 0)."""
+    H = saved.shape[-1]
+    z, h_tilde = saved[0], saved[1]
+    a_h = u[..., -H:]
     if kind == "gru":
-        z, gates = s[..., :H], None
+        torch.sigmoid(u[..., :H], out=z)
     else:
-        f, i = s[..., :H], s[..., H : 2 * H]
-        z, gates = _normalised_input_gate(ux[..., :H], ux[..., H : 2 * H], f, i), (f, i)
-    return z, _g_fast(s_h, a_h), s_h, a_h, gates
+        f, i = torch.sigmoid(u[..., :H]), torch.sigmoid(u[..., H : 2 * H])
+        z.copy_(_normalised_input_gate(u[..., :H], u[..., H : 2 * H], f, i))
+        torch.sub(1, i, out=saved[2])  # ∂z/∂a_i = z (1 − z)(1 − i)
+        torch.sub(f, 1, out=saved[3])  # ∂z/∂a_f = z (1 − z)(f − 1)
+    if live is not None:
+        z.mul_(live)
+    torch.maximum(torch.sigmoid(a_h), a_h + 0.5, out=h_tilde)  # g(a_h)
+    return torch.sub(1, z), torch.mul(z, h_tilde)
+
+
+def _backward_chunk(kind: str, saved: Tensor, h_prev: Tensor, e: Tensor, carry: Tensor, d_u: Tensor) -> Tensor:
+    """The chunk's ∂L/∂(U x + b) into ``d_u`` (L, B, G·H) from its saved gates, the states before each step, the
+    outside gradient e and the carry from the later steps; returns the carry a_{t0} ⊙ g_{t0} to earlier steps."""
+    H = saved.shape[-1]
+    z, h_tilde = saved[0], saved[1]
+    a = torch.sub(1, z)
+    grad = reverse_gradient(a, e, carry, "sequential")  # g_t = e_t + a_{t+1} ⊙ g_{t+1}
+    carry = a[0] * grad[0]
+    # ∂L/∂(pre-activation of z) = g ⊙ (h̃ − h_{t-1}) ⊙ z (1 − z)  (b = z h̃, a = 1 − z; 0 at padding, z = 0)
+    dz = torch.sub(h_tilde, h_prev).mul_(grad).mul_(a).mul_(z)
+    if kind == "gru":
+        d_u[..., :H] = dz
+    else:  # z = σ(log i − log f)
+        torch.mul(dz, saved[3], out=d_u[..., :H])
+        torch.mul(dz, saved[2], out=d_u[..., H : 2 * H])
+    torch.mul(grad.mul_(z), _g_prime_of(h_tilde), out=d_u[..., -H:])  # ∂L/∂a_h = g z g'(a_h)
+    return carry
 
 
 class _MinScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, kind: str, ux: Tensor, h0: Tensor, live: Tensor | None):
-        T, B, H = ux.shape[0], ux.shape[1], h0.shape[-1]
-        hs = ux.new_empty(T, B, H)
+    def forward(ctx, kind: str, x: Tensor, weight: Tensor | None, bias: Tensor | None, h0: Tensor,
+                live: Tensor | None):
+        """x (T, B, I) and U = weight, b = bias; or x = U x + b (T, B, G·H) and weight None."""
+        T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
+        saved = x.new_empty(SAVED[kind], T, B, H)  # the gates, kept for the backward pass
+        hs = x.new_empty(T, B, H)
         h = h0
-        for t0, t1 in _chunks(T, B * H):
-            z, h_tilde, *_ = _gates(kind, ux[t0:t1], H)
-            if live is not None:
-                z.mul_(live[t0:t1])
-            b = h_tilde.mul_(z)  # b_t = z_t ⊙ h̃_t
-            a = z.neg_().add_(1)  # a_t = 1 − z_t
+        for t0, t1 in _chunks(T, B):
+            a, b = _forward_chunk(kind, _project(x[t0:t1], weight, bias), saved[:, t0:t1],
+                                  None if live is None else live[t0:t1])
             scan_into(hs[t0:t1], a, b, h, "sequential")
             h = hs[t1 - 1]
         ctx.kind = kind
-        ctx.save_for_backward(ux, hs, h0, live)
+        ctx.save_for_backward(None if weight is None else x, weight, bias, saved, hs, h0, live)
         out = hs if live is None else hs * live
         return out, hs[-1].clone()
 
@@ -186,31 +236,43 @@ class _MinScan(torch.autograd.Function):
             raise RuntimeError("rnnkit's minGRU/minLSTM scan cannot differentiate twice (its hand-written backward "
                                "is not itself differentiable; create_graph=True was asked for): set "
                                "layer.use_fast_scan = False to run python_scan")
-        ux, hs, h0, live = ctx.saved_tensors
-        T, B, H = hs.shape
-        d_ux = torch.empty_like(ux)
+        x, weight, bias, saved, hs, h0, live = ctx.saved_tensors
+        T, B = hs.shape[0], hs.shape[1]
+        need_x, need_w, need_b = ctx.needs_input_grad[1:4]
+        rows = hs.shape[-1] * (2 if ctx.kind == "gru" else 3)  # G·H
+        if weight is None:  # x was U x + b: its gradient for all steps, no GEMM here
+            d_ux = hs.new_empty(T, B, rows) if need_x else None
+            dx = dw = db = None
+        else:
+            I = x.shape[-1]
+            dx = hs.new_empty(T, B, I) if need_x else None
+            dw = torch.zeros_like(weight) if need_w else None
+            db = torch.zeros_like(bias) if need_b else None
         carry = d_final  # a_{t+1} ⊙ g_{t+1} for the chunk's last step t, from the later steps
-        for t0, t1 in reversed(_chunks(T, B * H)):
-            z, h_tilde, s_h, a_h, gates = _gates(ctx.kind, ux[t0:t1], H)
-            if live is not None:
-                z_live = z * live[t0:t1]
-                e = d_out[t0:t1] * live[t0:t1]
-            else:
-                z_live, e = z, d_out[t0:t1]
-            a = 1 - z_live
-            grad = reverse_gradient(a, e, carry, "sequential")  # g_t = e_t + a_{t+1} ⊙ g_{t+1}
-            carry = a[0] * grad[0]
+        for t0, t1 in reversed(_chunks(T, B)):
+            e = d_out[t0:t1] if live is None else d_out[t0:t1] * live[t0:t1]
             h_prev = hs[t0 - 1 : t1 - 1] if t0 else torch.cat([h0.unsqueeze(0), hs[: t1 - 1]])
-            dz = torch.sub(h_tilde, h_prev).mul_(grad)  # ∂L/∂z_t of the masked z: b = z h̃, a = 1 − z
-            if live is not None:
-                dz.mul_(live[t0:t1])
-            slope = torch.addcmul(z, z, z, value=-1)  # σ'(·) = z (1 − z): through the sigmoid that makes z
-            if ctx.kind == "gru":
-                torch.mul(dz, slope, out=d_ux[t0:t1, :, :H])
-            else:  # z = σ(log i − log f): ∂/∂a_i = 1 − i, ∂/∂a_f = −(1 − f)
-                f, i = gates
-                dz.mul_(slope)
-                torch.mul(dz, 1 - i, out=d_ux[t0:t1, :, H : 2 * H])
-                torch.mul(dz, f - 1, out=d_ux[t0:t1, :, :H])
-            torch.mul(grad.mul_(z_live), _g_prime_fast(s_h, a_h), out=d_ux[t0:t1, :, -H:])  # ∂L/∂a_h = g z g'
-        return None, d_ux, carry, None
+            if weight is None:  # ∂L/∂(U x_t + b) for the chunk's steps
+                d_u = d_ux[t0:t1] if d_ux is not None else hs.new_empty(t1 - t0, B, rows)
+            else:
+                d_u = hs.new_empty(t1 - t0, B, rows)
+            carry = _backward_chunk(ctx.kind, saved[:, t0:t1], h_prev, e, carry, d_u)
+            if weight is None:
+                continue
+            d2 = d_u.view(-1, rows)  # (L·B, G·H)
+            if dx is not None:
+                torch.mm(d2, weight, out=dx[t0:t1].view(-1, I))  # ∂L/∂x_t = U^T δ_t
+            if dw is not None:
+                dw.addmm_(d2.t(), _rows(x[t0:t1]))  # ∂L/∂U += Σ_t δ_t x_t^T
+            if db is not None:
+                db.add_(d2.sum(0))
+        return None, (d_ux if weight is None else dx), dw, db, carry, None
+
+
+def _project(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """U x + b for a chunk x (L, B, I) -> (L, B, G·H), one GEMM; x itself when weight is None (already U x + b)."""
+    if weight is None:
+        return x
+    x2 = _rows(x)
+    u = torch.mm(x2, weight.t()) if bias is None else torch.addmm(bias, x2, weight.t())
+    return u.view(x.shape[0], x.shape[1], -1)

@@ -18,14 +18,19 @@ def unroll(cell: RecurrentCell, x: Tensor, state, lengths: Tensor | None = None,
 
     With ``lengths``, sequence b stops at step lengths[b] - 1: its state is frozen after it and its outputs
     there are zero. ``reverse`` reads each sequence backwards from its own last step. ``scan`` is the time loop
-    (default: ``python_scan``, autograd through every step).
+    (default: ``python_scan``, autograd through every step) and gets U x + b (``cell.project(x)``); a scan with a
+    ``from_input`` attribute gets x itself there instead (the minGRU / minLSTM scan projects chunk by chunk).
     """
     T = x.shape[0]
     if reverse:
         x = reverse_padded(x, lengths)
-    ux = cell.project(x)  # (T, B, G·H): U x_t + b for every step in one matmul
     alive = None if lengths is None else (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)
-    out, state = (scan or python_scan)(cell, ux, state, alive)
+    from_input = getattr(scan, "from_input", None)
+    if from_input is not None:
+        out, state = from_input(cell, x, state, alive)
+    else:
+        ux = cell.project(x)  # (T, B, G·H): U x_t + b for every step in one matmul
+        out, state = (scan or python_scan)(cell, ux, state, alive)
     if reverse:
         out = reverse_padded(out, lengths)
     return out, state
