@@ -106,6 +106,21 @@ def flow_plots(args) -> None:
     print(f"wrote {path}")
 
 
+
+def run_jobs(run_one, jobs: list[dict], processes: int, json_path: str | None) -> list[dict]:
+    """Run `run_one(job)` for every job in a spawned pool (one fresh process per job), printing each record as a
+    JSON line when it arrives and appending it to `json_path` if given; the records, in the order they finished."""
+    records = []
+    with mp.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
+        for record in pool.imap_unordered(run_one, jobs):
+            records.append(record)
+            line = json.dumps(record)
+            print(line, flush=True)
+            if json_path:
+                with open(json_path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+    return records
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--problem", choices=["adding", "copy"], default="adding")
@@ -140,16 +155,7 @@ def main(argv=None) -> int:
     jobs = jobs_from(args)
     print(f"{len(jobs)} runs, {args.jobs} at a time, {args.threads} thread(s) each, device {args.device}",
           file=sys.stderr)
-    records = []
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(args.jobs, maxtasksperchild=1) as pool:
-        for record in pool.imap_unordered(run_one, jobs):
-            records.append(record)
-            line = json.dumps(record)
-            print(line, flush=True)
-            if args.json:
-                with open(args.json, "a", encoding="utf-8") as f:
-                    f.write(line + "\n")
+    records = run_jobs(run_one, jobs, args.jobs, args.json)
     print(table(records, args.problem))
     return 0
 

@@ -28,11 +28,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing as mp
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from long_range import run_jobs  # bench/ is on sys.path when run
 
 EVAL_SEQUENCES = 500
 
@@ -149,15 +150,7 @@ def main(argv=None) -> int:
                   "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed} for T in lengths]
     print(f"# bench/long_range_cpu.py: {len(jobs)} runs, {args.jobs} at a time, 1 thread each, "
           f"{args.minutes} CPU-min each", flush=True)
-    records = []
-    with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
-        for record in pool.imap_unordered(run_one, jobs):
-            records.append(record)
-            line = json.dumps(record)
-            print(line, flush=True)
-            if args.json:
-                with open(args.json, "a", encoding="utf-8") as f:
-                    f.write(line + "\n")
+    records = run_jobs(run_one, jobs, args.jobs, args.json)
     print(table(records))
     return 0
 
