@@ -15,7 +15,7 @@ def test_sigkill_at_random_moments_then_resume_equals_the_uninterrupted_run(tmp_
             "--startup", "3", "--window", "0.3", "--workdir", str(tmp_path), "--json"]
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "kill_soak.py"), *args], capture_output=True,
                          text=True, timeout=300)
-    assert out.returncode in (0, 1), out.stderr
+    assert out.returncode in (0, 1) and out.stdout.strip(), out.stderr[-3000:]  # rc 1 + no JSON: the soak crashed
     r = json.loads(out.stdout)
     assert r["kills"] == 4 and r["by_trigger"] == {"first-write": 1, "startup": 1, "write": 1, "training": 1}, r
     assert r["resumes"] >= 2, r  # the write and training kills hit a run that exists: each is resumed
