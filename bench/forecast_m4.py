@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing as mp
 import os
 import sys
 import tempfile
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -32,9 +35,10 @@ from rnnkit.train import TrainConfig
 DATA = "/work/shared/data/m4"
 FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row; rnnkit's recipe (each a command-line option)
     "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=336, patch=24, model_season=24,
-                   hidden=128, transform="log", ensemble=3, lr_schedule="plateau", early_stopping=4),
+                   hidden=128, transform="log", ensemble=6, jobs=2, cell="gru", lr_schedule="plateau",
+                   early_stopping=10),
     "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, patch=1, model_season=1,
-                   hidden=64, transform="none", ensemble=1, lr_schedule="none", early_stopping=0),
+                   hidden=64, transform="none", ensemble=1, jobs=1, cell="lstm", lr_schedule="none", early_stopping=0),
 }
 
 
@@ -45,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--minutes", default="5,3", help="training budget of each neural model, per frequency")
     p.add_argument("--epochs", type=int, default=200, help="rnnkit epochs cap (the budget usually stops first)")
     p.add_argument("--hidden", type=int, default=0, help="rnnkit's hidden units (0: the frequency's, FREQS)")
-    p.add_argument("--cell", default="lstm")
+    p.add_argument("--cell", default=None, help="rnnkit's cell (default: the frequency's, FREQS)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--per-series", type=int, default=16, help="rnnkit windows per series per epoch")
@@ -64,6 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--transform", default=None, help="rnnkit's transform (default: the frequency's, FREQS)")
     p.add_argument("--nf-steps", type=int, default=0, help="NeuralForecast max_steps (0: from the budget)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=0,
+                   help="rnnkit ensemble members trained at once, in processes (0: the frequency's, FREQS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--co2", action="store_true", help="also the co2 dev check")
     p.add_argument("--co2-only", action="store_true")
@@ -177,35 +183,46 @@ def write_m4(path, ids, series) -> str:
     return path
 
 
+def fit_member(run_dir, data, model, train, threads) -> tuple[int, int]:
+    """One ensemble member (in a worker process with --jobs): (epochs run, best epoch)."""
+    torch.set_num_threads(threads)
+    history = fc.fit(run_dir, data, model, train)
+    return len(history), min(history, key=lambda e: e["valid"]["loss"])["epoch"]
+
+
 def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     """Trained on every series less its last 2H values; the H before the last H (the previous fold) validate
     (best epoch, lr schedule, and every option tuned on them); then one forecast per series from the end of
     the training series (all but the last H) is scored on the last H, the reported validation, which no part
     of training or tuning saw. With --ensemble k: k runs (seeds seed .. seed + k − 1; each stops early or
-    at its share of the budget left: minutes left / runs left), the median of their quantiles."""
+    at its share of the budget left: minutes left / runs left), the median of their quantiles; with --jobs J,
+    J runs at a time in worker processes, --threads // J threads each."""
     h = cfg["h"]
     x, y = holdout(panel, h)
     path = write_m4(f"{tmp}/{freq}-train.csv", panel.ids, x)
     window, patch, hidden = args.window or cfg["window"], args.patch or cfg["patch"], args.hidden or cfg["hidden"]
     transform, k = args.transform or cfg["transform"], args.ensemble or cfg["ensemble"]
-    schedule = args.lr_schedule or cfg["lr_schedule"]
+    schedule, cell = args.lr_schedule or cfg["lr_schedule"], args.cell or cfg["cell"]
     patience = cfg["early_stopping"] if args.early_stopping is None else args.early_stopping
     data = fc.ForecastDataConfig(path=path, format="wide", window=window, horizon=h, season=cfg["model_season"],
                                  holdout="horizon", batch_size=args.batch_size, windows_per_series=args.per_series)
-    model = fc.ForecastModelConfig(cell=args.cell, hidden=hidden, layers=args.layers, dropout=args.dropout,
+    model = fc.ForecastModelConfig(cell=cell, hidden=hidden, layers=args.layers, dropout=args.dropout,
                                    scaling=args.scaling, transform=transform, embedding=args.embedding, patch=patch)
     t = time.time()
     cut = Panel(path, ["y"], panel.ids, [v[:, None] for v in x])
-    runs, epochs = [], []
-    for j in range(k):  # each run stops early or at its share of the budget left
-        left = minutes - (time.time() - t) / 60
-        train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed + j,
-                            progress=False, tensorboard=False, max_minutes=max(left / (k - j), 0.05), quiet=True,
-                            lr_schedule=schedule, lr_factor=0.5, lr_patience=args.lr_patience,
-                            early_stopping=patience)
-        history = fc.fit(f"{tmp}/{freq}-{j}", data, model, train)
-        runs.append(fc.load_run(f"{tmp}/{freq}-{j}"))
-        epochs.append((len(history), min(history, key=lambda e: e["valid"]["loss"])["epoch"]))
+    jobs = max(1, min(args.jobs or cfg["jobs"], k))
+    waves = [list(range(k))[w : w + jobs] for w in range(0, k, jobs)]
+    epochs = []
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) if jobs > 1 else nullcontext() as pool:
+        for w, wave in enumerate(waves):  # each run stops early or at its share of the budget left
+            left = minutes - (time.time() - t) / 60
+            members = [(f"{tmp}/{freq}-{j}", data, model,
+                        TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, clip=1.0, seed=args.seed + j,
+                                    progress=False, tensorboard=False, max_minutes=max(left / (len(waves) - w), 0.05),
+                                    quiet=True, lr_schedule=schedule, lr_factor=0.5, lr_patience=args.lr_patience,
+                                    early_stopping=patience), max(1, args.threads // jobs)) for j in wave]
+            epochs += pool.map(fit_member, *zip(*members)) if pool else [fit_member(*m) for m in members]
+    runs = [fc.load_run(f"{tmp}/{freq}-{j}") for j in range(k)]
     seconds = time.time() - t
     levels, point = fc.levels(runs[0]), fc.point_column(runs[0])
 
@@ -217,9 +234,19 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     s = scores(now, x, y)
     fold = scores(before, [v[:-h] for v in x], [v[-h:] for v in x])
     s["previous_fold"] = {key: fold[key] for key in ("smape", "mase", "owa", "coverage", "msis") if key in fold}
+    if k > 1:  # information: each member alone, and the mean instead of the median of the members
+        now_k = np.stack([fc.forecast_panel(run, cut, h) for run in runs])
+        before_k = np.stack([fc.forecast_panel(run, cut, h, [len(v) - h for v in x]) for run in runs])
+        owa = lambda q, fold_: (scores(q, [v[:-h] for v in x], [v[-h:] for v in x]) if fold_  # noqa: E731
+                                else scores(q, x, y))["owa"]
+        s["members_owa"] = [(owa(b, True), owa(n, False)) for b, n in zip(before_k, now_k)]
+        s["mean_ensemble_owa"] = (owa(before_k.mean(0), True), owa(now_k.mean(0), False))
+        print(f"members (previous fold, validation) OWA: {[(round(a, 3), round(b, 3)) for a, b in s['members_owa']]}"
+              f"; mean of members: {tuple(round(v, 3) for v in s['mean_ensemble_owa'])}", flush=True)
     tag = f"{transform}, " if transform != "none" else ""
-    s.update(method=f"rnnkit {args.cell} {args.layers}x{hidden} ({tag}{args.scaling}, W {window}, P {patch}, "
-             f"{k} run{'s' if k > 1 else ''} in {minutes:g} min, epochs/best {epochs})", seconds=seconds)
+    s.update(method=f"rnnkit {cell} {args.layers}x{hidden} ({tag}{args.scaling}, W {window}, P {patch}, "
+             f"{k} run{'s' if k > 1 else ''}{f' ({jobs} at a time)' if jobs > 1 else ''} in {minutes:g} min, "
+             f"epochs/best {epochs})", seconds=seconds)
     return s
 
 

@@ -23,7 +23,7 @@ The time loop (rnnkit.nn.unroll's ``scan`` slot, chosen by ``linear_scan_for``; 
 - on a CPU, :func:`sequential_min_scan`: one autograd node for the layer that walks time in chunks of
   ``CHUNK_ROWS`` rows (steps x batch) end to end, so the working set and the cost per step do not grow with T.
   Forward, per chunk: U x + b for the chunk's steps (one GEMM, a temporary), the gates (each σ computed once,
-  written into the buffer kept for the backward pass), the linear scan into the output buffer. Backward, chunks
+  written into the chunk's own buffer kept for the backward pass), the linear scan into the output buffer. Backward, chunks
   in reverse: the reverse scan g_t = ∂L/∂h_t + a_{t+1} ⊙ g_{t+1} (see rnnkit.nn.linear_scan) from the saved
   gates (no σ recomputed), ∂L/∂(U x_t + b) for the chunk (a small temporary, never a (T, B, G·H) buffer), then
   ∂L/∂x for the chunk and ∂L/∂U, ∂L/∂b accumulated, one GEMM each. Kept for the backward pass: x, the gates
@@ -218,16 +218,19 @@ class _MinScan(torch.autograd.Function):
                 live: Tensor | None):
         """x (T, B, I) and U = weight, b = bias; or x = U x + b (T, B, G·H) and weight None."""
         T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
-        saved = x.new_empty(SAVED[kind], T, B, H)  # the gates, kept for the backward pass
         hs = x.new_empty(T, B, H)
+        # the gates, kept for the backward pass, one buffer per chunk: cache-sized blocks that the allocator
+        # reuses from step to step, where one (K, T, B, H) buffer would be fresh pages (first-touch faults) each time
+        saved = []
         h = h0
         for t0, t1 in _chunks(T, B):
-            a, b = _forward_chunk(kind, _project(x[t0:t1], weight, bias), saved[:, t0:t1],
+            saved.append(x.new_empty(SAVED[kind], t1 - t0, B, H))
+            a, b = _forward_chunk(kind, _project(x[t0:t1], weight, bias), saved[-1],
                                   None if live is None else live[t0:t1])
             scan_into(hs[t0:t1], a, b, h, "sequential")
             h = hs[t1 - 1]
         ctx.kind = kind
-        ctx.save_for_backward(None if weight is None else x, weight, bias, saved, hs, h0, live)
+        ctx.save_for_backward(None if weight is None else x, weight, bias, hs, h0, live, *saved)
         out = hs if live is None else hs * live
         return out, hs[-1].clone()
 
@@ -237,7 +240,7 @@ class _MinScan(torch.autograd.Function):
             raise RuntimeError("rnnkit's minGRU/minLSTM scan cannot differentiate twice (its hand-written backward "
                                "is not itself differentiable; create_graph=True was asked for): set "
                                "layer.use_fast_scan = False to run python_scan")
-        x, weight, bias, saved, hs, h0, live = ctx.saved_tensors
+        x, weight, bias, hs, h0, live, *saved = ctx.saved_tensors
         T, B = hs.shape[0], hs.shape[1]
         need_x, need_w, need_b = ctx.needs_input_grad[1:4]
         rows = hs.shape[-1] * (2 if ctx.kind == "gru" else 3)  # G·H
@@ -250,14 +253,14 @@ class _MinScan(torch.autograd.Function):
             dw = torch.zeros_like(weight) if need_w else None
             db = torch.zeros_like(bias) if need_b else None
         carry = d_final  # a_{t+1} ⊙ g_{t+1} for the chunk's last step t, from the later steps
-        for t0, t1 in reversed(_chunks(T, B)):
+        for (t0, t1), gates in reversed(list(zip(_chunks(T, B), saved))):
             e = d_out[t0:t1] if live is None else d_out[t0:t1] * live[t0:t1]
             h_prev = hs[t0 - 1 : t1 - 1] if t0 else torch.cat([h0.unsqueeze(0), hs[: t1 - 1]])
             if weight is None:  # ∂L/∂(U x_t + b) for the chunk's steps
                 d_u = d_ux[t0:t1] if d_ux is not None else hs.new_empty(t1 - t0, B, rows)
             else:
                 d_u = hs.new_empty(t1 - t0, B, rows)
-            carry = _backward_chunk(ctx.kind, saved[:, t0:t1], h_prev, e, carry, d_u)
+            carry = _backward_chunk(ctx.kind, gates, h_prev, e, carry, d_u)
             if weight is None:
                 continue
             d2 = d_u.view(-1, rows)  # (L·B, G·H)
