@@ -23,11 +23,11 @@ The time loop (rnnkit.nn.unroll's ``scan`` slot, chosen by ``linear_scan_for``; 
 - on a CPU, :func:`sequential_min_scan`: one autograd node for the layer that walks time in chunks of
   ``CHUNK_ROWS`` rows (steps x batch) end to end, so the working set and the cost per step do not grow with T.
   Forward, per chunk: U x + b for the chunk's steps (one GEMM, a temporary), the gates (each σ computed once,
-  written into the chunk's own buffer kept for the backward pass), the linear scan into the output buffer. Backward, chunks
-  in reverse: the reverse scan g_t = ∂L/∂h_t + a_{t+1} ⊙ g_{t+1} (see rnnkit.nn.linear_scan) from the saved
-  gates (no σ recomputed), ∂L/∂(U x_t + b) for the chunk (a small temporary, never a (T, B, G·H) buffer), then
-  ∂L/∂x for the chunk and ∂L/∂U, ∂L/∂b accumulated, one GEMM each. Kept for the backward pass: x, the gates
-  (z, h̃; for minLSTM also 1 − i and f − 1) and the states.
+  written into the chunk's own buffer kept for the backward pass), the linear scan into the output buffer. Backward,
+  chunks in reverse: the reverse scan g_t = ∂L/∂h_t + a_{t+1} ⊙ g_{t+1} (see rnnkit.nn.linear_scan) from the saved
+  gates (no σ recomputed), ∂L/∂(U x_t + b) for the chunk (a small temporary, never a (T, B, G·H) buffer), then ∂L/∂x
+  for the chunk and ∂L/∂U, ∂L/∂b accumulated, one GEMM each. Kept for the backward pass: x, the gates (z, h̃; for
+  minLSTM also 1 − i and f − 1) and the states.
 - on other devices, :func:`parallel_min_scan` of ``cell.project(x)``: the gates as whole-tensor operations
   (autograd) and ``linear_scan(method="parallel")``, log-depth in T.
 Padding (``alive`` False) is a step with a_t = 1 and b_t = 0 (z_t = 0): the state is carried, the output is zero,
