@@ -211,7 +211,7 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     t = time.time()
     cut = Panel(path, ["y"], panel.ids, [v[:, None] for v in x])
     jobs = max(1, min(args.jobs or cfg["jobs"], k))
-    waves = [list(range(k))[w : w + jobs] for w in range(0, k, jobs)]
+    waves = [range(w, min(w + jobs, k)) for w in range(0, k, jobs)]
     epochs = []
     with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) if jobs > 1 else nullcontext() as pool:
         for w, wave in enumerate(waves):  # each run stops early or at its share of the budget left
@@ -226,21 +226,22 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     seconds = time.time() - t
     levels, point = fc.levels(runs[0]), fc.point_column(runs[0])
 
-    def scores(q, insample, actual):
+    parts = {False: (x, y), True: ([v[:-h] for v in x], [v[-h:] for v in x])}  # validation; previous fold
+    fold_ends = [len(v) - h for v in x]
+
+    def scores(q, fold: bool = False):
+        insample, actual = parts[fold]
         return m4.score(insample, q[..., point], actual, cfg["m"], list(q) if levels else None, levels)
 
     now = fc.forecast_ensemble(runs, cut, h)  # from the end of x; and from h steps before it
-    before = fc.forecast_ensemble(runs, cut, h, [len(v) - h for v in x])
-    s = scores(now, x, y)
-    fold = scores(before, [v[:-h] for v in x], [v[-h:] for v in x])
+    before = fc.forecast_ensemble(runs, cut, h, fold_ends)
+    s, fold = scores(now), scores(before, fold=True)
     s["previous_fold"] = {key: fold[key] for key in ("smape", "mase", "owa", "coverage", "msis") if key in fold}
     if k > 1:  # information: each member alone, and the mean instead of the median of the members
         now_k = np.stack([fc.forecast_panel(run, cut, h) for run in runs])
-        before_k = np.stack([fc.forecast_panel(run, cut, h, [len(v) - h for v in x]) for run in runs])
-        owa = lambda q, fold_: (scores(q, [v[:-h] for v in x], [v[-h:] for v in x]) if fold_  # noqa: E731
-                                else scores(q, x, y))["owa"]
-        s["members_owa"] = [(owa(b, True), owa(n, False)) for b, n in zip(before_k, now_k)]
-        s["mean_ensemble_owa"] = (owa(before_k.mean(0), True), owa(now_k.mean(0), False))
+        before_k = np.stack([fc.forecast_panel(run, cut, h, fold_ends) for run in runs])
+        s["members_owa"] = [(scores(b, fold=True)["owa"], scores(n)["owa"]) for b, n in zip(before_k, now_k)]
+        s["mean_ensemble_owa"] = (scores(before_k.mean(0), fold=True)["owa"], scores(now_k.mean(0))["owa"])
         print(f"members (previous fold, validation) OWA: {[(round(a, 3), round(b, 3)) for a, b in s['members_owa']]}"
               f"; mean of members: {tuple(round(v, 3) for v in s['mean_ensemble_owa'])}", flush=True)
     tag = f"{transform}, " if transform != "none" else ""
