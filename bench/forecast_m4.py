@@ -66,6 +66,7 @@ def parse_args(argv=None):
                    help="rnnkit: stop after N epochs without improvement (default: the frequency's, FREQS)")
     p.add_argument("--scaling", default="revin")
     p.add_argument("--transform", default=None, help="rnnkit's transform (default: the frequency's, FREQS)")
+    p.add_argument("--difference", type=int, default=0, help="rnnkit: model the lag-k differences (0: none)")
     p.add_argument("--nf-steps", type=int, default=0, help="NeuralForecast max_steps (0: from the budget)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--jobs", type=int, default=0,
@@ -207,7 +208,8 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     data = fc.ForecastDataConfig(path=path, format="wide", window=window, horizon=h, season=cfg["model_season"],
                                  holdout="horizon", batch_size=args.batch_size, windows_per_series=args.per_series)
     model = fc.ForecastModelConfig(cell=cell, hidden=hidden, layers=args.layers, dropout=args.dropout,
-                                   scaling=args.scaling, transform=transform, embedding=args.embedding, patch=patch)
+                                   scaling=args.scaling, transform=transform, embedding=args.embedding, patch=patch,
+                                   difference=args.difference)
     t = time.time()
     cut = Panel(path, ["y"], panel.ids, [v[:, None] for v in x])
     jobs = max(1, min(args.jobs or cfg["jobs"], k))
@@ -244,7 +246,8 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
         s["mean_ensemble_owa"] = (scores(before_k.mean(0), fold=True)["owa"], scores(now_k.mean(0))["owa"])
         print(f"members (previous fold, validation) OWA: {[(round(a, 3), round(b, 3)) for a, b in s['members_owa']]}"
               f"; mean of members: {tuple(round(v, 3) for v in s['mean_ensemble_owa'])}", flush=True)
-    tag = f"{transform}, " if transform != "none" else ""
+    tag = (f"{transform}, " if transform != "none" else "") + (f"lag-{args.difference} differences, "
+                                                               if args.difference else "")
     s.update(method=f"rnnkit {cell} {args.layers}x{hidden} ({tag}{args.scaling}, W {window}, P {patch}, "
              f"{k} run{'s' if k > 1 else ''}{f' ({jobs} at a time)' if jobs > 1 else ''} in {minutes:g} min, "
              f"epochs/best {epochs})", seconds=seconds)

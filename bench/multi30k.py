@@ -4,14 +4,15 @@
         --attention additive none dot bilinear cosine additive-product hard --out /tmp/seq2seq/bench
 
 Model (every row the same except the attention): bidirectional GRU encoder + GRU decoder (Luong-style
-attention after the decoder step), emb = hidden = --hidden (256), one layer, Adam lr 1e-3, clip 5, batch 64,
-dropout --dropout (0.3), --epochs (10) epochs (at most --max-minutes of training each); the weights of the
-epoch with the lowest val loss are decoded. Text: the raw, cased files, tokenised by --tokenizer (default: one
-sentencepiece BPE model of --vocab-size 8000 pieces for both languages, trained on the training pairs),
-sentences cut at 100 pieces. Training data: the 29,000 train pairs; metrics on the 1,014 val pairs: per-token
-perplexity of the references (best epoch), and sacreBLEU / chrF of the detokenised output of greedy decoding
-and of beam search (beam 5, first attention kind only) against the raw val.en (cased, 13a: comparable with
-published detokenised sacreBLEU; the signature is printed), plus BLEU on the run's own pieces.
+attention after the decoder step), emb = hidden = --hidden (256), one layer, Adam lr 1e-3 (halved every epoch
+from --decay-start on, when given), clip 5, batch 64, dropout --dropout (0.3), --epochs (10) epochs (at most
+--max-minutes of training each); the weights of the epoch with the lowest val loss are decoded. Text: the raw,
+cased files, tokenised by --tokenizer (default: one sentencepiece BPE model of --vocab-size 8000 pieces for
+both languages, trained on the training pairs), sentences cut at 100 pieces. Training data: the 29,000 train
+pairs; metrics on the 1,014 val pairs: per-token perplexity of the references (best epoch), and sacreBLEU /
+chrF of the detokenised output of greedy decoding and of beam search (beam 5, first attention kind only)
+against the raw val.en (cased, 13a: comparable with published detokenised sacreBLEU; the signature is
+printed), plus BLEU on the run's own pieces.
 
 Each model's row is printed (and appended to OUT/results.jsonl) as soon as it is done, so a stopped run still
 leaves the rows it finished. Wall time per epoch = training + validation, read from the run's metrics.jsonl.
@@ -50,7 +51,8 @@ def run_one(attention: str, files: dict, args) -> dict:
                                tokenizer=args.tokenizer, vocab_size=args.vocab_size, max_len=100, min_freq=1,
                                batch_size=64, eval_batch_size=128)
     train = TrainConfig(epochs=args.epochs, optimizer="adam", lr=1e-3, clip=5.0, seed=args.seed, device="cpu",
-                        progress=False, tensorboard=False, max_minutes=args.max_minutes)
+                        progress=False, tensorboard=False, max_minutes=args.max_minutes,
+                        lr_schedule="step" if args.decay_start else "none", lr_decay_start=args.decay_start or 4)
     start = time.perf_counter()
     history = seq2seq.fit(run_dir, data, train, cell="gru", emb=args.hidden, hidden=args.hidden, layers=1,
                           bidirectional=True, attention=attention, dropout=args.dropout, overwrite=True)
@@ -77,6 +79,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--decay-start", type=int, default=0,
+                   help="halve Adam's lr (1e-3) every epoch from this one on (1-based; 0: constant lr)")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tokenizer", default="sentencepiece-bpe")
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
     files = prepare(args.data)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.threads} thread(s); epochs {args.epochs}, hidden {args.hidden}, dropout {args.dropout}, "
-          f"tokenizer {args.tokenizer} {args.vocab_size}", flush=True)
+          f"tokenizer {args.tokenizer} {args.vocab_size}, lr halved from epoch {args.decay_start or '-'}", flush=True)
     print("| attention | epochs | best epoch | val ppl | val BLEU greedy | val chrF greedy | val BLEU beam "
           f"{args.beam} | s / epoch |", flush=True)
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)

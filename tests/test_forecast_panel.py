@@ -179,11 +179,11 @@ def test_quantiles_are_monotone_and_pinball_matches_numpy():
     assert float(fc.pinball_loss(q, y, [0.1, 0.5, 0.9])) == pytest.approx(ref, rel=1e-5)
 
 
-@pytest.mark.parametrize("scaling", ["revin", "mean_abs"])
-def test_per_window_scaling_is_equivariant(scaling):
+@pytest.mark.parametrize("scaling, difference", [("revin", 0), ("mean_abs", 0), ("revin", 1), ("mean_abs", 6)])
+def test_per_window_scaling_is_equivariant(scaling, difference):
     """RevIN: f(a·x + b) = a·f(x) + b (a > 0); mean-abs: f(a·x) = a·f(x): a level never seen in training is
-    forecast like the training levels, which a global z-normalisation cannot do."""
-    m = model(scaling)
+    forecast like the training levels, which a global z-normalisation cannot do. With differencing too."""
+    m = model(scaling, difference=difference)
     x = torch.rand(4, 12, 1) + 1.0
     start = torch.tensor([0, 1, 2, 3])
     base = m.predict(x, start).detach()
@@ -199,6 +199,35 @@ def test_highway_starts_as_seasonal_naive():
     y = m.predict(x)[..., 0].detach().numpy()
     ref = np.stack([m4.seasonal_naive(v[:, 0].numpy(), 5, 6) for v in x])
     np.testing.assert_allclose(y, ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k, transform", [(1, "none"), (2, "log"), (6, "none")])
+def test_differencing_with_a_zero_network_is_naive_plus_the_window_drift(k, transform):
+    """difference k, head zeroed (the highway starts at zero): the point forecast is the lag-k seasonal naive
+    forecast plus ⌈h/k⌉ times the window's mean lag-k difference, in the transformed units. k = 1 is
+    Hyndman's drift method, y_t + h·(y_t − y_{t−W+1}) / (W − 1). H = 5: k = 2 reaches ⌈5/2⌉ = 3 lags."""
+    m = model(difference=k, transform=transform)
+    assert not m.linear.weight.any()
+    torch.nn.init.zeros_(m.head.weight)
+    torch.nn.init.zeros_(m.head.bias)
+    x = torch.rand(3, 12, 1, dtype=torch.float64).float() * 4 + 10
+    with torch.no_grad():
+        y = m.predict(x)[..., m.config.point_index].numpy()
+    u = x[..., 0].double().numpy()
+    u = np.log(u) if transform == "log" else u
+    h = np.arange(1, 6)
+    if k == 1:
+        ref = u[:, -1:] + h * (u[:, -1:] - u[:, :1]) / 11
+    else:
+        drift = (u[:, k:] - u[:, :-k]).mean(1, keepdims=True)
+        ref = np.stack([m4.seasonal_naive(v, 5, k) for v in u]) + np.ceil(h / k) * drift
+    np.testing.assert_allclose(y, np.exp(ref) if transform == "log" else ref, rtol=1e-5)
+    with pytest.raises(ValueError, match="difference 12 must be smaller than the window, got window 12"):
+        model(difference=12)
+    with pytest.raises(ValueError, match="difference needs a per-window scaling"):
+        model("global", difference=1)
+    with pytest.raises(ValueError, match="embedding 0, patch 1 and difference 0"):
+        model(strategy="autoregressive", difference=1)
 
 
 def test_patched_model_equals_torch_lstm_over_the_segments():
@@ -219,19 +248,21 @@ def test_patched_model_equals_torch_lstm_over_the_segments():
         np.testing.assert_allclose(m.predict(x, start)[..., 0], ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="patch 5 must divide the window, got window 12"):
         model(patch=5)
-    with pytest.raises(ValueError, match="embedding 0 and patch 1"):
+    with pytest.raises(ValueError, match="embedding 0, patch 1 and difference 0"):
         model(strategy="autoregressive", patch=4)
 
 
-def test_default_model_beats_seasonal_naive_on_a_trend_it_never_saw(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"difference": 12, "transform": "log"}])
+def test_default_model_beats_seasonal_naive_on_a_trend_it_never_saw(tmp_path, options):
     """The issue's case: a rising trend with growing seasonal swings; the test part's level lies above every
-    training value. Default options (RevIN, quantiles, highway) against seasonal naive on the same origins."""
+    training value. Default options (RevIN, quantiles, highway), and seasonal differences of the log, against
+    seasonal naive on the same origins."""
     y = seasonal(300, 20, period=12, seed=5, trend=0.5)
     rows = ["t,y"] + [f"{i},{float(v)!r}" for i, v in enumerate(y)]
     path = tmp_path / "trend.csv"
     path.write_text("\n".join(rows) + "\n")
     data = fc.ForecastDataConfig(path=str(path), target="y", horizon=12, window=24)
-    fc.fit(tmp_path / "run", data, {}, quick(15, lr=3e-3))
+    fc.fit(tmp_path / "run", data, options, quick(15, lr=3e-3))
     m = fc.evaluate(fc.load_run(tmp_path / "run"), parts=("test",))["test"]
     assert y[-60:].min() > y[:210].max() * 0.6 and m["mae"] < m["snaive_mae"], m
     assert 0.5 < m["coverage"] <= 1.0
@@ -340,6 +371,8 @@ def test_a_run_from_before_per_window_scaling_loads_as_it_was_trained(tmp_path):
     {"quantiles": [], "scaling": "global", "highway": False},
     {"patch": 4, "transform": "log"},
     {"patch": 3, "embedding": 2, "quantiles": [0.25, 0.5]},
+    {"difference": 1, "quantiles": [0.1, 0.5, 0.9]},
+    {"difference": 6, "transform": "log", "scaling": "mean_abs", "patch": 4, "quantiles": []},
 ])
 def test_onnx_export_equals_predict_for_every_option(tmp_path, options):
     pytest.importorskip("onnxruntime")
@@ -372,6 +405,10 @@ def test_cli_bad_model_options_are_one_line(tmp_path, capsys):
                    "--quantiles")
     one_error_line(capsys, [*base, "--transform", "log"], "--transform log: expected a target > 0, found -")
     one_error_line(capsys, [*base, "--patch", "5"], "patch 5 must divide the window, got window 12", "--patch")
+    one_error_line(capsys, [*base, "--difference", "12"], "difference 12 must be smaller than the window, got "
+                   "window 12", "--difference")
+    one_error_line(capsys, [*base, "--difference", "1", "--scaling", "global"],
+                   "difference needs a per-window scaling (revin or mean_abs)")
     assert not (tmp_path / "r").exists()
     assert main([*base, "--quantiles", "none", "--quiet"]) == 0
     assert fc.load_run(tmp_path / "r").model.config.quantiles == []

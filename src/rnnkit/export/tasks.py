@@ -97,6 +97,10 @@ def forecast(model, normalizer) -> dict:
     g = Graph("rnnkit_forecast")
     values = g.input("values", FLOAT, ["B", "W", c.inputs])
     u = _transform(g, c, g.op("Gather", values, g.const(0, dtype="int64"), axis=2))  # (B, W)
+    level, k = u, c.difference
+    if k:  # the lag-k differences d_j = u_j − u_{j−k} (j ≥ k) are what is scaled
+        u = g.op("Sub", g.op("Slice", u, g.ints(k), g.ints(BIG), g.ints(1)),
+                 g.op("Slice", u, g.ints(0), g.ints(-k), g.ints(1)))
     if c.scaling == "global":
         a, s = g.const(float(model.mean)), g.const(float(model.std))
     else:
@@ -108,7 +112,10 @@ def forecast(model, normalizer) -> dict:
             s = g.op("ReduceMean", g.op("Abs", u), axes=[1], keepdims=1)
         floor = g.op("Mul", g.op("Add", g.op("Abs", a), g.const(1.0)), g.const(1e-3))
         s = g.op("Where", g.op("Greater", s, floor), s, floor)
-    scaled = g.op("Div", g.op("Sub", u, a), s)  # (B, W)
+    scaled = g.op("Div", g.op("Sub", u, a), s)  # (B, W), or (B, W − k): then 0 at the first k steps
+    if k:
+        zeros = g.op("Mul", g.op("Slice", level, g.ints(0), g.ints(k), g.ints(1)), g.const(0.0))
+        scaled = g.op("Concat", zeros, scaled, axis=1)
     cols = [g.op("Unsqueeze", scaled, g.ints(2))]
     if c.inputs > 1:
         rest = g.op("Slice", values, g.ints(1), g.ints(BIG), g.ints(2))
@@ -157,6 +164,10 @@ def forecast(model, normalizer) -> dict:
         z = g.op("Unsqueeze", g.op("Concat", *(g.op("Slice", s_, g.ints(0), g.ints(1), g.ints(1)) for s_ in steps),
                                    axis=1), g.ints(2))
     a3, s3 = (g.op("Unsqueeze", v, g.ints(2)) if c.scaling != "global" else v for v in (a, s))
+    if k:  # location r_h + c_h·a: r_h = u at index −k + (h − 1) mod k of the window, c_h = ⌈h/k⌉
+        phase, lags = model.reference_steps(c.window)
+        ref = g.op("Gather", level, g.const((phase - c.window).numpy(), dtype="int64"), axis=1)  # (B, H)
+        a3 = g.op("Add", g.op("Mul", a3, g.const(lags.numpy()[:, None])), g.op("Unsqueeze", ref, g.ints(2)))
     q = _untransform(g, c, g.op("Add", g.op("Mul", z, s3), a3))  # (B, H, Q)
     point = g.op("Gather", q, g.const(c.point_index, dtype="int64"), axis=2)
     g.output(point, "forecast", FLOAT, ["B", c.horizon])

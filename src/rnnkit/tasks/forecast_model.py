@@ -4,11 +4,19 @@ Inputs: the last W observations x_{t−W+1..t} ∈ R^C in the data's units (colu
 position of the window's first step, and the series' index (for the optional learned embedding).
 
 1. Target transform (optional): g(y) = log y, or Box-Cox (y^λ − 1) / λ (y > 0 for both).
-2. Scaling, per window, of the (transformed) target u = g(y):
+   Differencing (optional, `difference` k ≥ 1): the network sees d_j = u_j − u_{j−k} of u = g(y) (0 at the
+   window's first k steps, which have no lag inside the window) and forecasts the change from the reference
+   r_h = u_{t+h−k·c_h}, the last observed value at the same phase, over c_h = ⌈h/k⌉ lag-k steps (k = 1: the
+   last value; k = m: the seasonal naive forecast). Below, "the target" is then d, and step 6 adds r_h + c_h·a:
+   with a zero network the forecast is the (seasonal) naive one plus the window's mean drift (for k = 1,
+   Hyndman's drift method: u_t + h·(u_t − u_{t−W+1}) / (W − 1)).
+2. Scaling, per window, of the (transformed, differenced) target u = g(y) (d with differencing; its last
+   W − k values):
      "revin":    a = mean(u_{t−W+1..t}), s = std(u_{t−W+1..t})       (Kim et al. 2022, RevIN)
      "mean_abs": a = 0,                  s = mean |u_{t−W+1..t}|     (Salinas et al. 2020, DeepAR)
      "global":   a, s = the training rows' mean and std (fitted once; cannot extrapolate a new level)
-   ũ = (u − a) / s; covariates always use the training rows' mean and std (normalizer.json).
+   ũ = (u − a) / s; covariates always use the training rows' mean and std (normalizer.json). Global scaling
+   is of levels: it cannot be combined with differencing.
    A window with s ≈ 0 (constant) gets s = 1e-3 · (|a| + 1).
 3. Features, per step: [ũ, covariates, sin 2πp/m, cos 2πp/m (season position p, when m > 1), e_series
    (learned embedding, optional)].
@@ -20,9 +28,11 @@ position of the window's first step, and the series' index (for the optional lea
    q̃_j = q̃_{j+1} − softplus(z_j) below it;
    plus, with `highway`, a linear map of the W scaled target values onto the H steps, added to every
    quantile (LSTNet's autoregressive highway), initialised to the seasonal naive forecast ũ_{t+h} =
-   ũ_{t+h−m⌈h/m⌉} (naive when W < m): training starts from seasonal naive and learns corrections to it.
+   ũ_{t+h−m⌈h/m⌉} (naive when W < m): training starts from seasonal naive and learns corrections to it
+   (with differencing it starts at zero: the reference of step 1 is already the naive forecast).
    "autoregressive": ũ_{t+1} (and the next covariates) from V h_t + b, fed back H − 1 times (point only).
-6. Output: g⁻¹(q̃ · s + a), in the data's units, (B, H, Q); with no quantiles Q = 1 (a point forecast).
+6. Output: g⁻¹(q̃ · s + a), in the data's units, (B, H, Q), with differencing g⁻¹(q̃ · s + c_h·a + r_h); with no
+   quantiles Q = 1 (a point forecast).
 
 Loss (in the scaled space, so every series weighs the same): the mean pinball loss over steps and
 levels, ρ_τ(u, q) = max(τ(u − q), (τ − 1)(u − q)); with no quantiles the mean squared error.
@@ -70,6 +80,9 @@ class ForecastModelConfig:
     season_features: bool = field(default=True, metadata=opt("sin/cos of the season position as inputs"))
     highway: bool = field(default=True, metadata=opt("add a linear forecast from the scaled window (LSTNet)"))
     embedding: int = field(default=0, metadata=opt("size of a learned per-series embedding (0: none)"))
+    difference: int = field(default=0, metadata=opt(
+        "k: model the lag-k differences u_t - u_(t-k) of the (transformed) target and forecast the change from the "
+        "last value at the same phase (1: first differences, the season m: seasonal differences; 0: none)"))
     patch: int = field(default=1, metadata=opt(
         "P: steps per recurrent input; the window enters the network as W/P segments of P steps, each one vector "
         "(SegRNN): a long window in few recurrent steps (W a multiple of P; 1: one step per input)"))
@@ -96,14 +109,22 @@ class ForecastModelConfig:
             raise ValueError(f"quantiles must be distinct levels in (0, 1), got {self.quantiles}")
         if self.embedding < 0:
             raise ValueError(f"embedding must be >= 0, got {self.embedding}")
+        if self.difference < 0:
+            raise ValueError(f"difference must be >= 0 (0: none), got {self.difference}")
+        if self.difference and self.window > 0 and self.difference >= self.window:
+            raise ValueError(f"difference {self.difference} must be smaller than the window, got window "
+                             f"{self.window}")
+        if self.difference and self.scaling == "global":
+            raise ValueError("difference needs a per-window scaling (revin or mean_abs): the global scaling is "
+                             "fitted on levels, not on differences")
         if self.patch <= 0:
             raise ValueError(f"patch must be > 0, got {self.patch}")
         if self.window > 0 and self.window % self.patch:
             raise ValueError(f"patch {self.patch} must divide the window, got window {self.window}")
         if self.strategy == "autoregressive":  # a point forecast from the values alone
-            if self.embedding or self.patch > 1:
+            if self.embedding or self.patch > 1 or self.difference:
                 raise ValueError("strategy autoregressive feeds back the values one step at a time: use it with "
-                                 "embedding 0 and patch 1")
+                                 "embedding 0, patch 1 and difference 0")
             self.quantiles, self.highway, self.season_features = [], False, False
 
     @property
@@ -144,7 +165,7 @@ class Forecaster(nn.Module):
             nn.init.zeros_(self.linear.bias)
             m = c.season if 1 < c.season <= c.window else 1
             with torch.no_grad():
-                for h in range(c.horizon):
+                for h in range(c.horizon if not c.difference else 0):
                     self.linear.weight[h, c.window - m + h % m] = 1.0
         f32 = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
         self.register_buffer("mean", f32(normalizer.mean[0]), persistent=False)
@@ -185,11 +206,20 @@ class Forecaster(nn.Module):
 
     def encode(self, values: torch.Tensor, start: torch.Tensor | None = None,
                series: torch.Tensor | None = None):
-        """values (B, W, C) in the data's units -> (features (B, W, F), a (B, 1), s (B, 1))."""
+        """values (B, W, C) in the data's units -> (features (B, W, F), the outputs' location (B, 1), or (B, H)
+        with differencing: r_h + c_h·a, and the scale s (B, 1)); outputs in the transformed units = z·s + location."""
         c = self.config
         u = self.transform(values[..., 0])
-        a, s = self.location_scale(u)
-        cols = [((u - a) / s)[..., None]]
+        k = c.difference
+        if not k:
+            a, s = self.location_scale(u)
+            cols, location = [((u - a) / s)[..., None]], a
+        else:  # d_j = u_j − u_{j−k}, scaled by its own location and scale; 0 at the first k steps
+            a, s = self.location_scale(u[:, k:] - u[:, :-k])
+            d = (u[:, k:] - u[:, :-k] - a) / s
+            cols = [torch.cat([torch.zeros_like(u[:, :k]), d], 1)[..., None]]
+            phase, lags = self.reference_steps(u.shape[1], u.device)
+            location = u[:, phase] + lags * a  # (B, H): r_h + c_h·a
         if c.inputs > 1:
             cols.append((values[..., 1:] - self.col_mean[1:]) / self.col_std[1:])
         B, W = u.shape
@@ -200,7 +230,13 @@ class Forecaster(nn.Module):
         if self.embed is not None:
             e = self.embedding_of(series, B, values.device)
             cols.append(e[:, None, :].expand(B, W, c.embedding))
-        return torch.cat(cols, -1), a, s
+        return torch.cat(cols, -1), location, s
+
+    def reference_steps(self, window: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differencing by k: for h = 1..H, the window index of the reference r_h (W − k + (h − 1) mod k) and
+        the number of lag-k steps c_h = ⌈h/k⌉ between it and step h, each (H,)."""
+        k, h = self.config.difference, torch.arange(self.config.horizon, device=device)
+        return window - k + h % k, (h // k + 1).to(torch.float32)
 
     def embedding_of(self, series: torch.Tensor | None, batch: int, device) -> torch.Tensor:
         """(B, E): the series' embeddings; index −1 (or no index): the mean embedding (an unseen series)."""
@@ -258,7 +294,7 @@ class Forecaster(nn.Module):
             z = self.scaled_quantiles(x)[:, :horizon or self.config.horizon]
         else:
             z = self.forecast(x, horizon)[..., None]
-        return self.untransform(z * s[..., None] + a[..., None])
+        return self.untransform(z * s[..., None] + a[:, :z.shape[1], None])
 
     def forward(self, batch, state=None) -> ForecastOutput:
         """The Trainer's contract: loss, the point forecast (B, H) and the summed stats of the metrics."""
