@@ -221,3 +221,18 @@ def test_export_carries_the_tokenizer(subword_run, tmp_path):
     for sentence, _ in valid[:5]:
         exported = [stoi.get(p, 1) for p in sp.encode(sentence, out_type=str)]
         assert exported == loaded.task.src_vocab.encode(loaded.task.tokenize(sentence))
+
+
+def test_bleu_on_tokens_is_sacrebleu_without_the_detokenize_warning(caplog):
+    """The second line of `rnnkit eval` scores token lists (ending in "." as tokens): sacrebleu's "forgot to
+    detokenize" warning (>= 100 lines ending in " .") is about that line's input, not the detokenised BLEU."""
+    from rnnkit.metrics import tokenized_bleu
+
+    hyps = [["▁a", "▁dog", "▁runs", "."] if i % 3 else ["▁a", "▁cat", "."] for i in range(120)]
+    refs = [["▁a", "▁dog", "▁runs", "."] for _ in range(120)]
+    with caplog.at_level("WARNING", logger="sacrebleu"):
+        got = tokenized_bleu(hyps, refs)
+    assert not [r for r in caplog.records if "detokenize" in r.getMessage()], caplog.text
+    ref = sacrebleu.corpus_bleu([" ".join(h) for h in hyps], [[" ".join(r) for r in refs]], tokenize="none",
+                                force=True).score
+    assert got == pytest.approx(ref, abs=1e-9) and 0 < got < 100

@@ -121,8 +121,9 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str], low
 
 def tokenized_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
     """BLEU on the run's own tokens (sacrebleu with tokenize="none"): comparable only between runs that
-    tokenise alike; the second line of `rnnkit eval`."""
+    tokenise alike; the second line of `rnnkit eval`. The input is tokenised on purpose: force=True keeps
+    sacrebleu from warning that it "looks like you forgot to detokenize" (a warning about this line, not BLEU)."""
     from sacrebleu.metrics import BLEU
 
-    return BLEU(tokenize="none").corpus_score([" ".join(h) for h in hypotheses],
+    return BLEU(tokenize="none", force=True).corpus_score([" ".join(h) for h in hypotheses],
                                               [[" ".join(r) for r in references]]).score
