@@ -164,9 +164,10 @@ class Forecaster(nn.Module):
             nn.init.zeros_(self.linear.weight)
             nn.init.zeros_(self.linear.bias)
             m = c.season if 1 < c.season <= c.window else 1
-            with torch.no_grad():
-                for h in range(c.horizon if not c.difference else 0):
-                    self.linear.weight[h, c.window - m + h % m] = 1.0
+            if not c.difference:  # with differencing the zero map is already the naive forecast
+                with torch.no_grad():
+                    for h in range(c.horizon):
+                        self.linear.weight[h, c.window - m + h % m] = 1.0
         f32 = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
         self.register_buffer("mean", f32(normalizer.mean[0]), persistent=False)
         self.register_buffer("std", f32(normalizer.std[0]), persistent=False)
@@ -215,9 +216,9 @@ class Forecaster(nn.Module):
             a, s = self.location_scale(u)
             cols, location = [((u - a) / s)[..., None]], a
         else:  # d_j = u_j − u_{j−k}, scaled by its own location and scale; 0 at the first k steps
-            a, s = self.location_scale(u[:, k:] - u[:, :-k])
-            d = (u[:, k:] - u[:, :-k] - a) / s
-            cols = [torch.cat([torch.zeros_like(u[:, :k]), d], 1)[..., None]]
+            d = u[:, k:] - u[:, :-k]
+            a, s = self.location_scale(d)
+            cols = [torch.cat([torch.zeros_like(u[:, :k]), (d - a) / s], 1)[..., None]]
             phase, lags = self.reference_steps(u.shape[1], u.device)
             location = u[:, phase] + lags * a  # (B, H): r_h + c_h·a
         if c.inputs > 1:
