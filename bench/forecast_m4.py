@@ -36,9 +36,10 @@ DATA = "/work/shared/data/m4"
 FREQS = {  # H, m of MASE / Naive2 (M4's), m of the seasonal-naive row; rnnkit's recipe (each a command-line option)
     "hourly": dict(file="Hourly-train.csv.gz", h=48, m=24, season=24, window=336, patch=24, model_season=24,
                    hidden=128, transform="log", ensemble=6, jobs=2, cell="gru", lr_schedule="plateau",
-                   early_stopping=10),
+                   early_stopping=10, per_series=32),
     "weekly": dict(file="Weekly-train.csv.gz", h=13, m=1, season=52, window=52, patch=1, model_season=1,
-                   hidden=64, transform="none", ensemble=1, jobs=1, cell="lstm", lr_schedule="none", early_stopping=0),
+                   hidden=64, transform="none", ensemble=1, jobs=1, cell="lstm", lr_schedule="none", early_stopping=0,
+                   per_series=16),
 }
 
 
@@ -52,7 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--cell", default=None, help="rnnkit's cell (default: the frequency's, FREQS)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--per-series", type=int, default=16, help="rnnkit windows per series per epoch")
+    p.add_argument("--per-series", type=int, default=0,
+                   help="rnnkit windows per series per epoch (0: the frequency's, FREQS)")
     p.add_argument("--embedding", type=int, default=0)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.0)
@@ -206,7 +208,8 @@ def rnnkit_row(freq, cfg, args, tmp, minutes, panel) -> dict:
     schedule, cell = args.lr_schedule or cfg["lr_schedule"], args.cell or cfg["cell"]
     patience = cfg["early_stopping"] if args.early_stopping is None else args.early_stopping
     data = fc.ForecastDataConfig(path=path, format="wide", window=window, horizon=h, season=cfg["model_season"],
-                                 holdout="horizon", batch_size=args.batch_size, windows_per_series=args.per_series)
+                                 holdout="horizon", batch_size=args.batch_size,
+                                 windows_per_series=args.per_series or cfg["per_series"])
     model = fc.ForecastModelConfig(cell=cell, hidden=hidden, layers=args.layers, dropout=args.dropout,
                                    scaling=args.scaling, transform=transform, embedding=args.embedding, patch=patch,
                                    difference=args.difference)
