@@ -79,8 +79,13 @@ CHECKPOINT_FILES = ("checkpoint.safetensors", "trainer_state.json", "weights.saf
 def temp_files(run: Path, names=CHECKPOINT_FILES) -> list[Path]:
     """Temporary files of an atomic write (`.NAME.XXXX.tmp`) of one of NAMES, in the run or in its staging
     directory beside it: a write in progress, or one a kill interrupted."""
-    dirs = [run, *run.parent.glob(f".{run.name}.partial-*")]
-    return [p for d in dirs if d.is_dir() for name in names for p in d.glob(f".{name}.*.tmp")]
+    found = []
+    for d in [run, *run.parent.glob(f".{run.name}.partial-*")]:
+        try:  # a staging directory is renamed into RUN when its start commits: it may vanish while we look
+            found += [p for name in names for p in d.glob(f".{name}.*.tmp")]
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def _mark(run: Path) -> tuple:
