@@ -65,13 +65,13 @@ def free_port() -> int:
 class Server:
     """`rnnkit serve` in a subprocess on 127.0.0.1; stopped on exit."""
 
-    def __init__(self, run: Path, backend: str, max_batch: int):
+    def __init__(self, run: Path, backend: str, max_batch: int, threads: int = 1):
         self.port = free_port()
-        code = ("import torch; torch.set_num_threads(1); from rnnkit.serve import Limits, serve; "
-                f"serve({str(run)!r}, port={self.port}, backend={backend!r}, log_level='warning', "
+        code = ("from rnnkit.serve import Limits, serve; "
+                f"serve({str(run)!r}, port={self.port}, backend={backend!r}, log_level='warning', threads={threads}, "
                 f"limits=Limits(max_batch={max_batch}, max_wait_ms=5.0, timeout_s=60, max_inputs=64))")
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                     stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
 
     def __enter__(self):
         import httpx
@@ -121,7 +121,7 @@ async def load(port: int, texts: list[str], clients: int) -> dict:
     return {"rps": len(texts) / seconds, "p50": p[0], "p95": p[1], "p99": p[2], "errors": errors}
 
 
-def load_tests(run: Path, n: int, rounds: int) -> list[tuple]:
+def load_tests(run: Path, n: int, rounds: int, threads: int = 1) -> list[tuple]:
     """The four servers run side by side; every (clients) setting is measured `rounds` times round-robin over
     them (a burst of load from elsewhere on the machine hits all four alike); medians are reported."""
     rng = random.Random(1)
@@ -129,7 +129,7 @@ def load_tests(run: Path, n: int, rounds: int) -> list[tuple]:
     configs = [(b, m) for b in ("torch", "onnx") for m in (32, 1)]
     rows = []
     with contextlib.ExitStack() as stack:
-        servers = {c: stack.enter_context(Server(run, *c)) for c in configs}
+        servers = {c: stack.enter_context(Server(run, *c, threads)) for c in configs}
         for server in servers.values():
             asyncio.run(load(server.port, texts[:100], 8))  # warm-up
         for clients in (1, 8, 32):
@@ -147,16 +147,17 @@ def load_tests(run: Path, n: int, rounds: int) -> list[tuple]:
     return rows
 
 
-def model_only(run: Path, n: int) -> list[tuple]:
-    """The servers' model calls alone, in this process (1 thread): ms per request for the load test's texts
+def model_only(run: Path, n: int, threads: int = 1) -> list[tuple]:
+    """The servers' model calls alone, in this process (their threads): ms per request for the load test's texts
     one at a time and in batches of 32 (what the engines do with a micro-batch: for onnx, length groups)."""
     from rnnkit.serve.app import Limits, load_engine
 
     rng = random.Random(1)
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30))) for _ in range(n)]
     rows = []
+    torch.set_num_threads(threads)  # the torch engine's (the batch-1 latencies after this use 1 again)
     for backend in ("torch", "onnx"):
-        engine, keep = load_engine(run, backend, Limits())
+        engine, keep = load_engine(run, backend, Limits(), threads)
         items = engine.check(texts)
         per = {}
         for size in (1, 32):
@@ -171,6 +172,7 @@ def model_only(run: Path, n: int) -> list[tuple]:
         rows.append((backend, per[1], per[32]))
         if keep is not None:
             keep.cleanup()
+    torch.set_num_threads(1)
     return rows
 
 
@@ -259,15 +261,19 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="round-robin repeats of each load setting (median)")
     p.add_argument("--hidden", type=int, default=256, help="the classifier's hidden size (per direction)")
     p.add_argument("--layers", type=int, default=2, help="the classifier's layers")
+    p.add_argument("--threads", type=int, default=1,
+                   help="model threads of each server (torch and onnxruntime) and of the model-alone table; the "
+                        "batch-1 latencies always use 1")
     p.add_argument("--skip-load", action="store_true", help="only the batch-1 latencies")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, 1 thread; {os.cpu_count()} CPUs", flush=True)
+    print(f"torch {torch.__version__}; servers and model-alone table {args.threads} thread(s), batch-1 latencies 1; "
+          f"{os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="rnnkit-bench-") as tmp:
         run = make_run(Path(tmp), args.hidden, args.layers)
         print(f"classifier: bi-LSTM, {args.layers} x {args.hidden} per direction, emb 128, texts of 5-30 tokens")
         if not args.skip_load:
-            rows = load_tests(run, args.requests, args.rounds)
+            rows = load_tests(run, args.requests, args.rounds, args.threads)
             print("\n| backend | serving | clients | req/s | p50 ms | p95 ms | p99 ms | errors |")
             print("|---|---|---:|---:|---:|---:|---:|---:|")
             for backend, mode, clients, r in rows:
@@ -281,7 +287,7 @@ def main(argv=None) -> int:
                       f"p99 / p50 at 8 clients = {tail:.2f}")
             print("\n| model calls alone (no HTTP) | ms / request, one at a time | in batches of 32 | ratio |")
             print("|---|---:|---:|---:|")
-            for backend, one, batched in model_only(run, 320):
+            for backend, one, batched in model_only(run, 320, args.threads):
                 print(f"| {backend} | {one:.2f} | {batched:.2f} | {one / batched:.2f}x |")
         print("\n| batch 1 | torch eager | onnxruntime | onnxruntime / torch |")
         print("|---|---:|---:|---:|")

@@ -77,8 +77,11 @@ def _body_schema(model) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
-def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
-    """The FastAPI app serving the run in RUN_DIR with the torch or the onnx backend."""
+def create_app(run_dir, backend: str = "torch", limits: Limits | None = None, threads: int = 1):
+    """The FastAPI app serving the run in RUN_DIR with the torch or the onnx backend.
+
+    ``threads``: onnxruntime's intra-op threads per model call (onnx backend). The torch backend uses the
+    process's own torch threads (``torch.set_num_threads``; serve() sets both)."""
     require_serve()
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
@@ -91,7 +94,7 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
     from rnnkit.serve.engines import InputError
 
     limits = limits or Limits()
-    engine, keep = load_engine(run_dir, backend, limits)
+    engine, keep = load_engine(run_dir, backend, limits, threads)
     batcher = MicroBatcher(engine.run_batch, limits.max_batch, limits.max_wait_ms)
 
     @asynccontextmanager
@@ -199,7 +202,7 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
     async def model() -> dict[str, Any]:
         return {"task": engine.task, "backend": backend, "endpoint": f"/v1/{engine.endpoint}",
                 "run_dir": str(run_dir), "config": engine.run.config, "metrics": engine.metrics,
-                "limits": asdict(limits), **engine.info()}
+                "limits": asdict(limits), "threads": engine.threads(), **engine.info()}
 
     @app.get("/", response_class=HTMLResponse)
     async def playground():
@@ -208,7 +211,7 @@ def create_app(run_dir, backend: str = "torch", limits: Limits | None = None):
     return app
 
 
-def load_engine(run_dir, backend: str, limits: Limits):
+def load_engine(run_dir, backend: str, limits: Limits, threads: int = 1):
     """(engine, temporary directory of the onnx export or None); safetensors + JSON only."""
     from rnnkit.cli.common import UsageError
     from rnnkit.export import load, task_of
@@ -230,7 +233,7 @@ def load_engine(run_dir, backend: str, limits: Limits):
 
         keep = tempfile.TemporaryDirectory(prefix="rnnkit-serve-")
         onnx_dir = export_run(run, Path(keep.name) / "onnx", source=str(run_dir))
-    engine = ENGINES[task](run, backend, limits, onnx_dir)
+    engine = ENGINES[task](run, backend, limits, onnx_dir, threads)
     engine.task, engine.run_dir = task, Path(run_dir)
     from rnnkit.serve.engines import best_metrics
 

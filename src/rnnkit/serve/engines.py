@@ -45,14 +45,14 @@ class Engine:
     task = ""
     metrics: dict = {}
 
-    def __init__(self, run, backend: str, limits, onnx_dir: Path | None = None):
+    def __init__(self, run, backend: str, limits, onnx_dir: Path | None = None, threads: int = 1):
         self.run, self.backend, self.limits = run, backend, limits
         self.sessions = {}
         if onnx_dir is not None:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
+            options.intra_op_num_threads = threads  # one model call at a time (the batcher): its threads only
             options.inter_op_num_threads = 1
             for f in sorted(onnx_dir.glob("*.onnx")):
                 self.sessions[f.stem] = ort.InferenceSession(str(f), options, providers=["CPUExecutionProvider"])
@@ -79,6 +79,12 @@ class Engine:
 
     def info(self) -> dict:
         return {}
+
+    def threads(self) -> int:
+        """The threads a model call uses: onnxruntime's intra-op threads, or torch's (the process's own)."""
+        if self.sessions:
+            return next(iter(self.sessions.values())).get_session_options().intra_op_num_threads
+        return torch.get_num_threads()
 
 
 def length_groups(lengths, step_cost: float = 1.0, call_cost: float = 20.0, largest: int = 64) -> list[list[int]]:
