@@ -124,3 +124,27 @@ def test_same_seed_same_losses_other_seed_other_losses(tmp_path):
     first = losses(5, "a")
     assert losses(5, "b") == first  # CPU runs are deterministic by seed, initial weights included
     assert losses(6, "c") != first
+
+
+def test_demo_ends_with_the_command_that_serves_its_run(tmp_path, capsys):
+    """`rnnkit demo` (a few seconds of training here): its last line is `rnnkit serve RUN` and the page's
+    address, and the app of that RUN generates what the run itself samples (greedy)."""
+    import torch
+    from fastapi.testclient import TestClient
+
+    from rnnkit.generate import SamplingOptions
+    from rnnkit.serve import create_app
+    from rnnkit.tasks import lm
+
+    out, threads = tmp_path / "demo", torch.get_num_threads()
+    try:
+        assert main(["demo", "--minutes", "0.02", "--out", str(out), "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the demo sets the process's threads
+    last = [line for line in capsys.readouterr().out.splitlines() if line.strip()][-1]
+    assert last.startswith(f"serve this run: rnnkit serve {out} ") and "http://127.0.0.1:8000/" in last
+    run_dir = last.split("rnnkit serve ", 1)[1].split()[0]
+    with TestClient(create_app(run_dir)) as client:
+        r = client.post("/v1/generate", json={"prime": "ROMEO:", "length": 40, "greedy": True, "stream": False})
+    expected = lm.sample_text(lm.load_run(out), "ROMEO:", 40, 1, SamplingOptions(greedy=True), seed=0)[0]
+    assert r.status_code == 200 and r.json()["text"] == expected

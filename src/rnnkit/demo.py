@@ -37,7 +37,6 @@ def run_demo(run_dir="runs/demo", minutes: float = 3.0, epochs: int = 4, seed: i
     best = min((h["valid"] for h in history), key=lambda m: m["loss"])
     run = lm.load_run(run_dir)
     sample = lm.sample_text(run, "ROMEO:", 300, 1, SamplingOptions(temperature=0.8), seed=seed)[0]
-    serve = f"rnnkit serve {run_dir}"  # the playground of this run: http://127.0.0.1:8000/
-    print(f"serve this run: {serve}    then open http://127.0.0.1:8000/ (needs pip install 'rnnkit[serve]')")
+    serve = f"rnnkit serve {run_dir}"  # the playground of this run: http://127.0.0.1:8000/ (the CLI prints it last)
     return {"valid_loss": best["loss"], "valid_bpc": best["bpc"], "train_minutes": train_minutes,
             "stopped": history[-1].get("stopped"), "history": history, "sample": sample, "serve": serve}

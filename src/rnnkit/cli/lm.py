@@ -79,4 +79,6 @@ def run_demo(args) -> int:
           f"{result['train_minutes']:.1f} min of training; wall time {time.perf_counter() - start:.0f} s")
     print("sample (temperature 0.8, prime 'ROMEO:'):")
     print(result["sample"])
+    print(f"\nserve this run: {result['serve']}    then open http://127.0.0.1:8000/ (needs pip install "
+          "'rnnkit[serve]')")
     return 0
