@@ -595,7 +595,7 @@ def test_cli_export_replaces_an_earlier_export_and_refuses_other_dirs(runs, tmp_
 
 def test_cli_errors_are_one_line(runs, tmp_path, capsys):
     one_error_line(capsys, ["export", str(tmp_path / "nope")], "not a run directory")
-    one_error_line(capsys, ["export", str(runs["lm"]), "--format", "pt2"], "pt2")
+    one_error_line(capsys, ["export", str(runs["lm"]), "--format", "tflite"], "expected one of onnx, pt2")
     tree_run = tmp_path / "tree"
     tree_run.mkdir()
     (tree_run / "config.json").write_text(json.dumps({"task": {"name": "tree"}}))

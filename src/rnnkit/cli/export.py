@@ -1,4 +1,5 @@
-"""`rnnkit export RUN_DIR --format onnx [--out DIR]`: the run's model as ONNX graphs + model.json (rnnkit.export)."""
+"""`rnnkit export RUN_DIR --format onnx|pt2 [--out DIR]`: the run's model as ONNX graphs (or torch.export programs)
++ model.json (rnnkit.export)."""
 from __future__ import annotations
 
 
@@ -8,8 +9,9 @@ def register(train_sub, sub) -> None:
                        "(vocabularies, labels, normaliser, input/output names) and DIR/rnnkit_runtime.py (NumPy "
                        "Viterbi and beam search). See docs/export.md.")
     p.add_argument("run_dir", help="a run directory written by `rnnkit train`")
-    p.add_argument("--format", default="onnx", help="onnx (the only format so far)")
-    p.add_argument("--out", default=None, help="the directory to write (default: RUN_DIR/onnx); an earlier export "
+    p.add_argument("--format", default="onnx", help="onnx (onnxruntime and any ONNX runtime), or pt2 (torch.export "
+                   "ExportedPrograms of the same graphs, NAME.pt2)")
+    p.add_argument("--out", default=None, help="the directory to write (default: RUN_DIR/FORMAT); an earlier export "
                    "there is replaced")
     p.add_argument("--weights", choices=["best", "last"], default="best")
     p.set_defaults(run=run_export)

@@ -20,7 +20,7 @@ from pathlib import Path
 from rnnkit.export.graph import OPSET, NotExportable, require_onnx
 
 FORMAT = "rnnkit.onnx/1"
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "pt2")  # pt2: torch.export ExportedPrograms of the same graphs (rnnkit.export.pt2)
 TREE = ("tree runs are not exportable to ONNX: the network's shape is each sentence's parse tree, a "
         "data-dependent recursion that an ONNX graph can only express through a hand-written tree interpreter")
 _LOADERS = {"classify": "classify", "tag": "tag", "forecast": "forecast", "lm": "lm", "seq2seq": "seq2seq",
@@ -47,23 +47,23 @@ def load(run_dir, weights: str = "best"):
 
 
 def export(run_dir, out=None, format: str = "onnx", weights: str = "best") -> Path:
-    """Export the run in RUN_DIR to OUT (default RUN_DIR/onnx); returns OUT."""
+    """Export the run in RUN_DIR to OUT (default RUN_DIR/onnx, or RUN_DIR/pt2); returns OUT."""
     from rnnkit.cli.common import UsageError
 
     require_onnx()
     if format not in FORMATS:
-        raise UsageError(f"--format {format}: expected one of {', '.join(FORMATS)} (pt2: torch.export stops at the "
-                         "layers' data-dependent lengths checks, see docs/export.md)")
+        raise UsageError(f"--format {format}: expected one of {', '.join(FORMATS)}")
     if task_of(run_dir) == "tree":
         raise UsageError(TREE)
     run = load(run_dir, weights)
-    out = Path(out) if out is not None else Path(run_dir) / "onnx"
-    return export_run(run, out, source=str(Path(run_dir).resolve()), weights=weights)
+    out = Path(out) if out is not None else Path(run_dir) / format
+    return export_run(run, out, source=str(Path(run_dir).resolve()), weights=weights, format=format)
 
 
-def export_run(run, out, source: str | None = None, weights: str = "best") -> Path:
+def export_run(run, out, source: str | None = None, weights: str = "best", format: str = "onnx") -> Path:
     """Export a loaded run (`rnnkit.tasks.<task>.load_run`) to the directory OUT, replacing an earlier export
-    there; written to a temporary directory first and renamed, so OUT is never half-written."""
+    there; written to a temporary directory first and renamed, so OUT is never half-written. ``format``
+    "pt2": the same graphs as torch.export programs, NAME.pt2 (rnnkit.export.pt2), with the same model.json."""
     from rnnkit.cli.common import UsageError
 
     onnx = require_onnx()
@@ -73,11 +73,24 @@ def export_run(run, out, source: str | None = None, weights: str = "best") -> Pa
         raise UsageError(f"{out}: exists and is not an earlier export (no model.json); choose another --out")
     graphs = build(run, task)
     meta = describe(run, task, graphs, source, weights)
+    programs = {}
+    if format == "pt2":
+        from rnnkit.export.pt2 import export_programs
+
+        programs = export_programs(run, task, graphs, meta)
+        meta["format"] = "rnnkit.pt2/1"
+        for name, graph in meta["graphs"].items():
+            graph["file"] = f"{name}.pt2"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
         for name, model in graphs.items():
+            if format == "pt2":
+                import torch
+
+                torch.export.save(programs[name], tmp / f"{name}.pt2")
+                continue
             onnx.checker.check_model(model, full_check=True)
             onnx.save(model, tmp / f"{name}.onnx")
         (tmp / "model.json").write_text(json.dumps(meta, indent=1) + "\n")

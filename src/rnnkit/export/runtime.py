@@ -8,6 +8,9 @@ rnnkit.tasks.decode (greedy, beam_search) step for step; the tests check that bo
     meta = json.load(open("model.json"))
     enc = ort.InferenceSession("encoder.onnx"); dec = ort.InferenceSession("decoder_step.onnx")
     hyps = rt.beam_search(enc, dec, {"src": src, "src_lengths": lengths}, lengths, beam=5)
+
+An export with ``--format pt2`` runs the same way with ``Program("encoder")`` for each session: onnxruntime's
+``run`` / ``get_inputs`` / ``get_outputs`` over torch.export's program (that class imports torch).
 """
 
 from __future__ import annotations
@@ -16,6 +19,39 @@ import numpy as np
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3  # seq2seq vocabularies start with <pad> <unk> <bos> <eos>
 NEVER = (PAD_ID, BOS_ID)  # tokens a search never outputs
+
+
+class _Name:
+    def __init__(self, name: str):
+        self.name = name
+
+
+class Program:
+    """A program of a ``--format pt2`` export (NAME.pt2 in DIRECTORY, names from model.json) with the interface of
+    an onnxruntime.InferenceSession: ``run(output_names or None, {input name: array})`` -> a list of arrays."""
+
+    def __init__(self, name: str, directory="."):
+        import json
+        from pathlib import Path
+
+        import torch
+
+        self.torch = torch
+        spec = json.loads((Path(directory) / "model.json").read_text())["graphs"][name]
+        self.inputs, self.outputs = [i["name"] for i in spec["inputs"]], [o["name"] for o in spec["outputs"]]
+        self.module = torch.export.load(Path(directory) / spec["file"]).module()
+
+    def get_inputs(self) -> list:
+        return [_Name(n) for n in self.inputs]
+
+    def get_outputs(self) -> list:
+        return [_Name(n) for n in self.outputs]
+
+    def run(self, output_names, feeds: dict) -> list:
+        with self.torch.no_grad():
+            values = self.module(*(self.torch.as_tensor(np.asarray(feeds[n])) for n in self.inputs))
+        named = dict(zip(self.outputs, (v.numpy() for v in values)))
+        return [named[n] for n in (output_names or self.outputs)]
 
 
 # ---- CRF ---------------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 ATTENTIONS = ("additive", "additive-product", "dot", "cosine", "bilinear", "hard")
@@ -196,7 +195,8 @@ class HardAttention(AdditiveAttention):
 
     def normalize(self, z: Tensor, mask: Tensor | None) -> Tensor:
         soft = masked_softmax(z, mask)
-        hard = F.one_hot(soft.argmax(dim=-1), soft.shape[-1]).to(soft.dtype)
+        positions = torch.arange(soft.shape[-1], device=soft.device)  # one_hot(argmax) without num_classes, which
+        hard = (positions == soft.argmax(dim=-1, keepdim=True)).to(soft.dtype)  # torch.export would fix to S
         # hard + (soft - soft): the bracket is exactly 0, so the value is exactly the one-hot (hard + soft - soft
         # in that order rounds: 1 + 0.3 - 0.3 != 1 in floating point)
         return hard + (soft - soft.detach()) if torch.is_grad_enabled() and soft.requires_grad else hard
