@@ -121,7 +121,7 @@ def test_classify(runs, tmp_path, options):
 @pytest.mark.parametrize("cell", ["gru-before"])
 def test_tag_with_characters(runs, tmp_path, cell):
     run = load(runs["tag"])
-    run = with_model(run, tag.Tagger(dataclasses.replace(run.model.config, cell=cell, layers=2)))
+    run = with_model(run, tag.Tagger(dataclasses.replace(run.model.config, cell=cell, layers=1)))
     onnx_dir, pt2_dir, meta = both(run, tmp_path)
     rng = np.random.default_rng(1)
     V, VC = run.model.embedding.num_embeddings, run.model.chars.embedding.num_embeddings
