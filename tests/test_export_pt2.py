@@ -219,4 +219,4 @@ def test_cli_pt2_writes_programs_beside_model_json(runs, tmp_path, capsys):
     tree_run = tmp_path / "tree"
     tree_run.mkdir()
     (tree_run / "config.json").write_text(json.dumps({"task": {"name": "tree"}}))
-    one_error_line(capsys, ["export", str(tree_run), "--format", "pt2"], "not exportable")
+    one_error_line(capsys, ["export", str(tree_run), "--format", "pt2"], "not exportable to pt2")

@@ -23,6 +23,8 @@ FORMAT = "rnnkit.onnx/1"
 FORMATS = ("onnx", "pt2")  # pt2: torch.export ExportedPrograms of the same graphs (rnnkit.export.pt2)
 TREE = ("tree runs are not exportable to ONNX: the network's shape is each sentence's parse tree, a "
         "data-dependent recursion that an ONNX graph can only express through a hand-written tree interpreter")
+TREE_PT2 = ("tree runs are not exportable to pt2: the network's shape is each sentence's parse tree, a "
+            "data-dependent recursion that torch.export cannot trace into one program")
 _LOADERS = {"classify": "classify", "tag": "tag", "forecast": "forecast", "lm": "lm", "seq2seq": "seq2seq",
             "tree": "tree"}
 
@@ -54,7 +56,7 @@ def export(run_dir, out=None, format: str = "onnx", weights: str = "best") -> Pa
     if format not in FORMATS:
         raise UsageError(f"--format {format}: expected one of {', '.join(FORMATS)}")
     if task_of(run_dir) == "tree":
-        raise UsageError(TREE)
+        raise UsageError(TREE if format == "onnx" else TREE_PT2)
     run = load(run_dir, weights)
     out = Path(out) if out is not None else Path(run_dir) / format
     return export_run(run, out, source=str(Path(run_dir).resolve()), weights=weights, format=format)
@@ -67,6 +69,8 @@ def export_run(run, out, source: str | None = None, weights: str = "best", forma
     from rnnkit.cli.common import UsageError
 
     onnx = require_onnx()
+    if format not in FORMATS:
+        raise UsageError(f"format {format!r}: expected one of {', '.join(FORMATS)}")
     task = run.task.name if hasattr(run.task, "name") else run.config["task"]["name"]
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "model.json").is_file():
