@@ -207,6 +207,29 @@ def test_seq2seq_steps_and_searches(runs, tmp_path, options):
                 assert o["tokens"] == r.tokens and o["score"] == pytest.approx(r.score, abs=1e-4)
 
 
+def test_docs_example_runs_with_torch_alone(runs, tmp_path):
+    """docs/export.md's pt2 example in a fresh Python with rnnkit made unimportable: its output equals rnnkit's
+    predict_proba on the same texts."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = export_run(load(runs["classify"]), tmp_path / "ship", format="pt2")
+    doc = (Path(__file__).parents[1] / "docs" / "export.md").read_text()
+    code = doc.split("## `--format pt2`")[1].split("```python\n")[1].split("```")[0]
+    script = tmp_path / "example.py"
+    script.write_text("import sys; sys.modules['rnnkit'] = None\n" + code)
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = load(runs["classify"])
+    texts = ["a gripping , funny film", "dull"]
+    probs = classify.predict_proba(run, [t.split() for t in texts]).numpy()
+    for line, p in zip(done.stdout.strip().splitlines(), probs):
+        assert line.startswith(run.task.labels[int(p.argmax())] + " ")
+        shown = json.loads(line.split(" ", 1)[1].rsplit("}", 1)[0].replace("'", '"') + "}")
+        assert shown == pytest.approx(dict(zip(run.task.labels, map(float, p))), abs=6e-4)  # 3 decimals
+
+
 # ---- the CLI ------------------------------------------------------------------------------------------------
 def test_cli_pt2_writes_programs_beside_model_json(runs, tmp_path, capsys):
     out = tmp_path / "out"
