@@ -89,14 +89,15 @@ def export_run(run, out, source: str | None = None, weights: str = "best", forma
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
-        for name, model in graphs.items():
-            if format == "pt2":
-                import torch
+        if format == "pt2":
+            import torch
 
-                torch.export.save(programs[name], tmp / f"{name}.pt2")
-                continue
-            onnx.checker.check_model(model, full_check=True)
-            onnx.save(model, tmp / f"{name}.onnx")
+            for name, program in programs.items():
+                torch.export.save(program, tmp / f"{name}.pt2")
+        else:
+            for name, model in graphs.items():
+                onnx.checker.check_model(model, full_check=True)
+                onnx.save(model, tmp / f"{name}.onnx")
         (tmp / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
         for name, tokenizer in _tokenizer_files(run).items():  # sentencepiece models, named in model.json
             tokenizer.save(tmp / name)

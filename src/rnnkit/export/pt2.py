@@ -28,6 +28,7 @@ import types
 import torch
 from torch import Tensor
 
+from rnnkit.export.layers import is_lstm
 from rnnkit.nn.recurrent import Recurrent
 from rnnkit.nn.state import LSTMState, map_state
 from rnnkit.nn.unroll import reverse_padded
@@ -50,7 +51,7 @@ def scan_forward(self: Recurrent, input: Tensor, state=None, lengths: Tensor | N
     state = self._initial_state(state if state is not None else hx, B, x)
     cells = self._bind(self.all_weights)
     alive = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
-    lstm, D, finals = self._is_lstm(), self.num_directions, []
+    D, finals = self.num_directions, []
     for k in range(self.num_layers):
         outs = []
         for d in range(D):
@@ -59,7 +60,7 @@ def scan_forward(self: Recurrent, input: Tensor, state=None, lengths: Tensor | N
 
             def body(carry, xs, cell=cell):
                 ux_t, alive_t = xs
-                new = _parts(cell.step(ux_t, LSTMState(*carry) if lstm else carry[0]))
+                new = _parts(cell.step(ux_t, _state(carry)))
                 new = tuple(torch.where(alive_t, n, c) for n, c in zip(new, carry))
                 return new, torch.where(alive_t, new[0], torch.zeros_like(new[0]))
 
@@ -71,9 +72,8 @@ def scan_forward(self: Recurrent, input: Tensor, state=None, lengths: Tensor | N
         if k > 0 and self.skip:
             out = self._skip(out, x, k)
         x = out
-    stacked = [torch.stack([f[j] for f in finals]) for j in range(len(finals[0]))]
-    new_state = LSTMState(*stacked) if lstm else stacked[0]
-    return (x.transpose(0, 1) if self.batch_first else x), new_state
+    stacked = [torch.stack([f[j] for f in finals]) for j in range(len(finals[0]))]  # (L·D, B, ·) per part
+    return (x.transpose(0, 1) if self.batch_first else x), _state(stacked)
 
 
 def scanned(model):
@@ -145,6 +145,7 @@ def _lm_step(model, token, *state):
 
 
 def _state(parts):
+    """The layer's state from its parts: (h, c) -> LSTMState, (h,) -> h (the inverse of _parts)."""
     return LSTMState(*parts) if len(parts) == 2 else parts[0]
 
 
@@ -184,7 +185,7 @@ def _decoder_step(model, y_prev, *rest):
     from rnnkit.tasks.seq2seq import DecoderState, Memory
 
     rest = list(rest)
-    n = 2 if model.config.cell in ("lstm", "ln-lstm") else 1
+    n = 2 if is_lstm(model.decoder.cells[0]) else 1  # h, c (as the ONNX graph's inputs)
     rnn, rest = _state(rest[:n]), rest[n:]
     feed = rest.pop(0) if model.config.input_feeding and model.attention is not None else None
     memory = Memory(*rest) if model.attention is not None else Memory(None, None, None)

@@ -195,8 +195,9 @@ class HardAttention(AdditiveAttention):
 
     def normalize(self, z: Tensor, mask: Tensor | None) -> Tensor:
         soft = masked_softmax(z, mask)
-        positions = torch.arange(soft.shape[-1], device=soft.device)  # one_hot(argmax) without num_classes, which
-        hard = (positions == soft.argmax(dim=-1, keepdim=True)).to(soft.dtype)  # torch.export would fix to S
+        # one_hot(argmax) by comparison with the positions: F.one_hot's num_classes would freeze S in torch.export
+        positions = torch.arange(soft.shape[-1], device=soft.device)
+        hard = (positions == soft.argmax(dim=-1, keepdim=True)).to(soft.dtype)
         # hard + (soft - soft): the bracket is exactly 0, so the value is exactly the one-hot (hard + soft - soft
         # in that order rounds: 1 + 0.3 - 0.3 != 1 in floating point)
         return hard + (soft - soft.detach()) if torch.is_grad_enabled() and soft.requires_grad else hard
